@@ -1,0 +1,188 @@
+"""The compiled Grad-CAM engine: prediction and heatmaps from one forward pass.
+
+Built once per (model, target layer). Everything per frame runs inside ONE
+``tf.function`` with a fixed input signature: forward pass, class choice,
+gradient of each chosen class's pre-activation score with respect to the
+target activations, channel weights, weighted sum, ReLU, normalisation.
+
+CAM variants subclass :class:`CAM` and override :meth:`CAM.channel_weights`,
+the one step in which they differ.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..models.loaded import LoadedModel
+from ..models.preprocessing import as_batch
+from .graph import build_cam_model
+
+log = logging.getLogger(__name__)
+
+ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
+
+
+@dataclass(frozen=True)
+class CAMResult:
+    """What one engine call returns for a batch of N frames.
+
+    heatmaps: float32 in [0, 1] at the target layer's resolution, ``(N, h, w)``
+        for one class per frame, ``(N, K, h, w)`` for top-k or several classes.
+    probabilities: ``(N, classes)``.
+    class_indices: the explained classes, ``(N,)`` or ``(N, K)`` like heatmaps.
+    """
+
+    heatmaps: np.ndarray
+    probabilities: np.ndarray
+    class_indices: np.ndarray
+
+    def top_indices(self, k: int = 5) -> np.ndarray:
+        """``(N, k)`` class indices by descending probability."""
+        return np.argsort(-self.probabilities, axis=-1, kind="stable")[:, :k]
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+
+class CAM:
+    """Class activation maps computed in one compiled graph. Subclasses set the weights."""
+
+    def __init__(self, model: LoadedModel | Any, layer: str | None = None, *, jit_compile: bool = False) -> None:
+        if not isinstance(model, LoadedModel):
+            model = LoadedModel.from_keras(model, layer=layer)
+        elif layer is not None and layer != model.layer_name:
+            model = model.with_layer(layer)
+        self.model = model
+        import tensorflow as tf
+
+        self._tf = tf
+        self._cam_model, self._head = build_cam_model(model.keras_model, model.target)
+        self._jit_compile = bool(jit_compile)
+        self._functions: dict[int, Any] = {}
+        self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
+        log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
+
+    # -- the one step variants override -------------------------------------
+    def channel_weights(self, grads: Any, activations: Any) -> Any:
+        """``(N, h, w, c)`` gradients and activations -> ``(N, c)`` channel weights."""
+        raise NotImplementedError
+
+    # -- the compiled computation ---------------------------------------------
+    def _graph(self, k: int) -> Any:
+        """The tf.function for K explained classes per image (built once per K)."""
+        if k not in self._functions:
+            tf = self._tf
+            h, w = self.model.input_size
+            signature = [
+                tf.TensorSpec([None, h, w, 3], tf.float32, name="images"),
+                tf.TensorSpec([None, k], tf.int32, name="targets"),
+            ]
+            self._functions[k] = tf.function(
+                lambda x, t: self._compute(x, t, k), input_signature=signature,
+                jit_compile=self._jit_compile, reduce_retracing=True,
+            )
+        return self._functions[k]
+
+    def _compute(self, images: Any, targets: Any, k: int) -> tuple[Any, Any, Any]:
+        tf = self._tf
+        # 1. Forward pass, recording the path from the target layer to the logits.
+        with tf.GradientTape(persistent=k > 1) as tape:
+            activations, head_input = self._cam_model(images, training=False)
+            logits = self._head.logits(head_input)
+            # 2. Class choice: target >= 0 is a class index, -r means "rank r" (-1 = top-1).
+            order = tf.argsort(logits, axis=-1, direction="DESCENDING", stable=True)
+            ranks = tf.clip_by_value(-targets - 1, 0, tf.shape(logits)[-1] - 1)
+            chosen = tf.where(targets >= 0, targets, tf.gather(order, ranks, batch_dims=1))
+            scores = tf.gather(logits, chosen, batch_dims=1)
+            columns = [scores[:, j] for j in range(k)]
+        heatmaps = []
+        for column in columns:
+            # 3. Gradient of the chosen pre-activation score w.r.t. the activations.
+            grads = tape.gradient(column, activations)
+            # 4. Channel weights, weighted sum over channels, ReLU, scale to [0, 1].
+            weights = self.channel_weights(grads, activations)
+            cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights))
+            peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
+            cam = tf.math.divide_no_nan(cam, peak)
+            heatmaps.append(tf.where(tf.math.is_finite(cam), tf.clip_by_value(cam, 0.0, 1.0), 0.0))
+        del tape
+        probabilities = self._head.probabilities(logits)
+        return probabilities, chosen, tf.stack(heatmaps, axis=1)
+
+    # -- public calls -------------------------------------------------------
+    def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
+        """Run the compiled graph on already-preprocessed input.
+
+        ``images``: float32 ``(N, h, w, 3)`` at the model's input size.
+        ``targets``: int ``(N, K)``; a value >= 0 is a class index, -r means the
+        r-th most likely class. Heatmaps come back as ``(N, K, h, w)``.
+        """
+        targets = np.asarray(targets, np.int32)
+        if targets.ndim != 2 or len(targets) != len(images):
+            raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
+        if (targets >= self.num_classes).any():
+            bad = int(targets.max())
+            raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
+        fn = self._graph(targets.shape[1])
+        probabilities, chosen, heatmaps = fn(images, targets)
+        return CAMResult(heatmaps.numpy(), probabilities.numpy(), chosen.numpy())
+
+    def targets_for(self, n: int, classes: ClassSpec = None, top_k: int | None = None) -> np.ndarray:
+        """The (N, K) targets array for the ways of naming classes that __call__ accepts."""
+        if classes is not None and top_k is not None:
+            raise InputError("give either classes or top_k, not both")
+        if top_k is not None:
+            if not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= self.num_classes:
+                raise InputError(f"top_k must be an integer from 1 to {self.num_classes}, got {top_k!r}")
+            return np.tile(-np.arange(1, top_k + 1, dtype=np.int32), (n, 1))
+        if classes is None:
+            return np.full((n, 1), -1, np.int32)
+        array = np.asarray(classes)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise InputError(f"classes must be integer class indices, got {classes!r}")
+        if array.ndim == 0:
+            array = np.full((n, 1), int(array))
+        elif array.ndim == 1:
+            array = array.reshape(n, 1) if len(array) == n else np.tile(array, (n, 1))
+        if array.shape[0] != n or array.ndim != 2:
+            raise InputError(f"classes must give one index, N indices or an (N, K) array; got {array.shape}")
+        if (array < 0).any():
+            raise InputError("class indices must not be negative")
+        return array.astype(np.int32)
+
+    def __call__(self, frames: np.ndarray, classes: ClassSpec = None, top_k: int | None = None) -> CAMResult:
+        """Explain uint8 RGB frames, ``(H, W, 3)`` or ``(N, H, W, 3)``, of any size.
+
+        ``classes``: None (top-1), one index for all frames, one per frame, or
+        ``(N, K)``. ``top_k``: explain the k most likely classes of each frame.
+        """
+        batch = as_batch(frames)
+        targets = self.targets_for(len(batch), classes, top_k)
+        result = self.explain(self.model.preprocess(batch), targets)
+        if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:
+            return CAMResult(result.heatmaps[:, 0], result.probabilities, result.class_indices[:, 0])
+        return result
+
+
+class GradCAM(CAM):
+    """Grad-CAM (Selvaraju et al. 2017): weights are the spatial mean of the gradients."""
+
+    def channel_weights(self, grads: Any, activations: Any) -> Any:
+        return self._tf.reduce_mean(grads, axis=[1, 2])
+
+
+class GradCAMPlusPlus(CAM):
+    """Grad-CAM++ (Chattopadhyay et al. 2018), with the usual exp(score) closed form."""
+
+    def channel_weights(self, grads: Any, activations: Any) -> Any:
+        tf = self._tf
+        g2, g3 = grads**2, grads**3
+        total = tf.reduce_sum(activations, axis=[1, 2], keepdims=True)
+        denominator = 2.0 * g2 + total * g3
+        alpha = tf.math.divide_no_nan(g2, tf.where(denominator != 0.0, denominator, 1.0))
+        return tf.reduce_sum(alpha * tf.nn.relu(grads), axis=[1, 2])

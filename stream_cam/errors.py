@@ -1,0 +1,28 @@
+"""Errors that reach the user as one clear line.
+
+Everything the CLI can explain to a person derives from :class:`StreamCamError`;
+the CLI prints ``stream-cam: error: <message>`` and exits non-zero. Anything else
+is a bug and shows a traceback only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class StreamCamError(Exception):
+    """A problem the user can fix; the message says what is wrong and what to do."""
+
+
+class InputError(StreamCamError, ValueError):
+    """A file, option or value given by the user is not usable."""
+
+
+class ModelError(StreamCamError):
+    """A model cannot be loaded, built or explained."""
+
+
+class UnsafeFileError(ModelError):
+    """A weights file asks for something the safe reader refuses to do."""
+
+
+class OutputError(StreamCamError, OSError):
+    """An output cannot be written (exists, unwritable, disk full...)."""

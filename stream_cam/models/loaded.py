@@ -1,0 +1,90 @@
+"""A model ready for Grad-CAM: the Keras model plus everything needed to feed it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import ModelError
+from ..engine.graph import LayerInfo, find_target_layer
+from .labels import generic_labels, imagenet_labels
+from .preprocessing import check_scaling, preprocess
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A Keras image classifier, its Grad-CAM target layer, input size, scaling and labels."""
+
+    keras_model: Any
+    target: LayerInfo
+    input_size: tuple[int, int]  # (height, width)
+    scaling: str
+    labels: list[str] = field(repr=False)
+    name: str = "model"
+
+    @property
+    def layer_name(self) -> str:
+        return self.target.name
+
+    def preprocess(self, rgb_uint8_batch: np.ndarray) -> np.ndarray:
+        """uint8 RGB ``(N, H, W, 3)`` or ``(H, W, 3)`` of any size -> float32 model input."""
+        return preprocess(rgb_uint8_batch, self.input_size, self.scaling)
+
+    def with_layer(self, layer: str | None) -> "LoadedModel":
+        return replace(self, target=find_target_layer(self.keras_model, layer))
+
+    def label(self, index: int) -> str:
+        return self.labels[index] if 0 <= index < len(self.labels) else f"class {index}"
+
+    @classmethod
+    def from_keras(
+        cls,
+        keras_model: Any,
+        layer: str | None = None,
+        scaling: str = "none",
+        labels: list[str] | None = None,
+        name: str | None = None,
+    ) -> "LoadedModel":
+        """Wrap any functional or Sequential Keras image classifier."""
+        input_size = _input_size(keras_model)
+        num_classes = _num_classes(keras_model)
+        if labels is None:
+            labels = imagenet_labels() if num_classes == 1000 else generic_labels(num_classes)
+        elif num_classes is not None and len(labels) != num_classes:
+            raise ModelError(f"the label file has {len(labels)} names but the model has {num_classes} classes")
+        return cls(
+            keras_model=keras_model,
+            target=find_target_layer(keras_model, layer),
+            input_size=input_size,
+            scaling=check_scaling(scaling),
+            labels=list(labels),
+            name=name or keras_model.name,
+        )
+
+
+def _input_size(keras_model: Any) -> tuple[int, int]:
+    try:
+        shape = tuple(keras_model.inputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        shape = ()
+    if len(shape) != 4 or shape[-1] != 3:
+        raise ModelError(
+            f"model {keras_model.name!r} takes input shaped {shape or 'unknown'}; stream_cam needs "
+            "an image model with input (batch, height, width, 3)"
+        )
+    if not shape[1] or not shape[2]:
+        raise ModelError(
+            f"model {keras_model.name!r} has no fixed input size {shape}; rebuild it with a fixed "
+            "keras.Input((height, width, 3))"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def _num_classes(keras_model: Any) -> int | None:
+    try:
+        shape = tuple(keras_model.outputs[0].shape)
+    except (AttributeError, IndexError, TypeError, ValueError):
+        return None
+    return int(shape[-1]) if len(shape) == 2 and shape[-1] else None

@@ -1,0 +1,64 @@
+"""Resize uint8 RGB frames to a model's input size and scale them as it expects."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+
+_CAFFE_MEAN_BGR = np.array([103.939, 116.779, 123.68], np.float32)
+_TORCH_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+_TORCH_STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+# name -> function of a float32 RGB batch in 0..255.
+SCALINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda x: x,
+    "-1..1": lambda x: x / 127.5 - 1.0,
+    "0..1": lambda x: x / 255.0,
+    "caffe": lambda x: x[..., ::-1] - _CAFFE_MEAN_BGR,
+    "torch": lambda x: (x / 255.0 - _TORCH_MEAN) / _TORCH_STD,
+    "lite": lambda x: (x - 127.0) / 128.0,
+}
+ALIASES = {"tf": "-1..1", "raw": "none"}
+
+
+def check_scaling(name: str) -> str:
+    """Return the canonical scaling name or raise a clear error."""
+    name = ALIASES.get(name, name)
+    if name not in SCALINGS:
+        raise InputError(f"unknown preprocessing {name!r}; choose one of: {', '.join(SCALINGS)}")
+    return name
+
+
+def as_batch(frames: np.ndarray) -> np.ndarray:
+    """Accept one (H, W, 3) frame or an (N, H, W, 3) batch of uint8 RGB."""
+    frames = np.asarray(frames)
+    if frames.ndim == 3:
+        frames = frames[None]
+    if frames.ndim != 4 or frames.shape[-1] != 3 or 0 in frames.shape:
+        raise InputError(f"expected RGB frames shaped (H, W, 3) or (N, H, W, 3), got {frames.shape}")
+    if frames.dtype != np.uint8:
+        raise InputError(f"expected uint8 frames, got {frames.dtype}")
+    return frames
+
+
+def resize_batch(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize every frame to (height, width); area filter when shrinking."""
+    height, width = size
+    if frames.shape[1:3] == (height, width):
+        return frames
+    shrink = frames.shape[1] >= height and frames.shape[2] >= width
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    out = np.empty((len(frames), height, width, 3), np.uint8)
+    for i, frame in enumerate(frames):
+        out[i] = cv2.resize(frame, (width, height), interpolation=interpolation)
+    return out
+
+
+def preprocess(frames: np.ndarray, size: tuple[int, int], scaling: str) -> np.ndarray:
+    """uint8 RGB frames of any size -> float32 model input (N, height, width, 3)."""
+    batch = resize_batch(as_batch(frames), size).astype(np.float32)
+    return np.ascontiguousarray(SCALINGS[check_scaling(scaling)](batch), dtype=np.float32)

@@ -1,0 +1,44 @@
+"""Import TensorFlow once, quietly, so the CLI's stderr stays readable.
+
+TensorFlow's C++ runtime writes banner lines (oneDNN, missing CUDA drivers) to
+file descriptor 2 before its logging is configured, where no Python setting
+reaches them. The CLI imports TensorFlow through :func:`import_tensorflow`,
+which parks fd 2 on a temporary file during the import and replays what was
+written there only when asked to be verbose or when the import fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from types import ModuleType
+
+log = logging.getLogger(__name__)
+
+
+def import_tensorflow(verbose: bool = False) -> ModuleType:
+    """Return the ``tensorflow`` module, importing it without C++ start-up noise."""
+    if "tensorflow" in sys.modules or verbose:
+        import tensorflow as tf
+
+        return tf
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            import tensorflow as tf
+        except BaseException:
+            os.dup2(saved, 2)
+            parked.seek(0)
+            sys.stderr.write(parked.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        parked.seek(0)
+        log.debug("tensorflow start-up output:\n%s", parked.read().decode(errors="replace"))
+    return tf
