@@ -1,0 +1,135 @@
+"""Image mode: the keras.io example's job, for many images and classes at once.
+
+For each image: predict, explain the chosen classes, save one overlay per class
+(heatmap resized to the ORIGINAL image, colormap, alpha blend) and report the
+top-k, as text or as one JSON object per line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence, TextIO
+
+import cv2
+import numpy as np
+
+from ..engine.gradcam import CAM
+from ..errors import OutputError
+from ..models.labels import short_label
+from ..render.overlay import overlay_heatmap, peak_xy
+from ..sinks.files import check_output_path, write_image
+from ..sources.images import display_name, read_image
+
+log = logging.getLogger(__name__)
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
+
+
+@dataclass
+class ImageOptions:
+    classes: Sequence[int] = ()  # explain these; empty = top-1 (or top explain_top)
+    explain_top: int = 1
+    top_k: int = 5
+    alpha: float = 0.4
+    colormap: str = "jet"
+    output: Path | None = None  # a file (one overlay) or a folder; None = current folder
+    overwrite: bool = False
+    as_json: bool = False
+
+
+@dataclass
+class ImageReport:
+    path: str
+    size: tuple[int, int]
+    top: list[dict] = field(default_factory=list)
+    explained: list[dict] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+
+def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
+    """Decide every output path up front, so a bad -o fails before any work."""
+    total = len(inputs) * per_image
+    out = options.output
+    single_file = out is not None and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+    if single_file and total != 1:
+        raise OutputError(f"-o {out} names one file but {total} overlays will be made; give a folder instead")
+    if not single_file and out is not None:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"-o {out} exists and is not a folder")
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from exc
+    folder = out if out is not None and not single_file else Path(".")
+    plans = []
+    for spec in inputs:
+        stem = display_name(spec)
+        if single_file:
+            names = [out]
+        elif options.classes:
+            names = [folder / f"{stem}_gradcam_{index}.png" for index in options.classes]
+        elif per_image == 1:
+            names = [folder / f"{stem}_gradcam.png"]
+        else:
+            names = [folder / f"{stem}_gradcam_top{rank + 1}.png" for rank in range(per_image)]
+        plans.append([check_output_path(p, options.overwrite) for p in names])
+    if len({p.resolve() for paths in plans for p in paths}) != total:
+        raise OutputError("two inputs would write the same output name; give them different names")
+    return plans
+
+
+def explain_image(cam: CAM, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
+    """Explain one image and write its overlays to ``paths``."""
+    rgb = read_image(spec)
+    height, width = rgb.shape[:2]
+    if options.classes:
+        result = cam(rgb, classes=[list(options.classes)])
+    else:
+        result = cam(rgb, top_k=options.explain_top)
+    probabilities = result.probabilities[0]
+    model = cam.model
+    report = ImageReport(path=str(spec), size=(width, height))
+    for index in result.top_indices(options.top_k)[0]:
+        report.top.append(_entry(model.label(int(index)), int(index), probabilities))
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    for j, path in enumerate(paths):
+        index = int(result.class_indices[0, j])
+        overlay = overlay_heatmap(bgr, result.heatmaps[0, j], options.alpha, options.colormap)
+        write_image(path, overlay, options.overwrite)
+        entry = _entry(model.label(index), index, probabilities)
+        entry["peak_xy"] = list(peak_xy(result.heatmaps[0, j], height, width))
+        report.explained.append(entry)
+        report.outputs.append(str(path))
+    return report
+
+
+def _entry(label: str, index: int, probabilities: np.ndarray) -> dict:
+    return {"index": index, "label": label, "score": round(float(probabilities[index]), 6)}
+
+
+def print_report(report: ImageReport, as_json: bool, out: TextIO = sys.stdout) -> None:
+    if as_json:
+        print(json.dumps(report.__dict__ | {"size": list(report.size)}), file=out, flush=True)
+        return
+    top = " | ".join(f"{short_label(t['label'])} {t['score']:.1%}" for t in report.top)
+    print(f"{report.path}: {top}", file=out)
+    for entry, path in zip(report.explained, report.outputs):
+        x, y = entry["peak_xy"]
+        print(f"  explained {short_label(entry['label'])} ({entry['index']}, {entry['score']:.1%}), "
+              f"peak at x={x} y={y} -> {path}", file=out, flush=True)
+
+
+def run_images(cam: CAM, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
+    """Explain every input; fails before any work if an output cannot be written."""
+    per_image = len(options.classes) or options.explain_top
+    plans = output_paths(inputs, per_image, options)
+    reports = []
+    for spec, paths in zip(inputs, plans):
+        report = explain_image(cam, spec, paths, options)
+        print_report(report, options.as_json)
+        reports.append(report)
+    return reports

@@ -1,0 +1,39 @@
+"""Matplotlib colormaps as 256-entry lookup tables for ``cv2.LUT``.
+
+``cv2.applyColorMap(COLORMAP_JET)`` is not matplotlib's jet (the tables differ by
+up to 34 levels), so the table is taken from matplotlib itself, once per name.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from ..errors import InputError
+
+DEFAULT_COLORMAP = "jet"
+
+
+def colormap_names() -> list[str]:
+    from matplotlib import colormaps
+
+    return sorted(colormaps)
+
+
+@lru_cache(maxsize=32)
+def colormap_lut(name: str = DEFAULT_COLORMAP, bgr: bool = True) -> np.ndarray:
+    """A ``(256, 1, 3)`` uint8 table: heat level -> colour, BGR for OpenCV frames by default."""
+    from matplotlib import colormaps
+
+    try:
+        cmap = colormaps[name]
+    except KeyError:
+        import difflib
+
+        close = difflib.get_close_matches(name, colormap_names(), n=3)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see matplotlib's colormap list"
+        raise InputError(f"unknown colormap {name!r}{hint}") from None
+    rgb = np.round(cmap(np.arange(256))[:, :3] * 255).astype(np.uint8)
+    table = rgb[:, ::-1] if bgr else rgb
+    return np.ascontiguousarray(table.reshape(256, 1, 3))

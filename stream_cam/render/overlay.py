@@ -1,0 +1,63 @@
+"""Blend a heatmap onto a frame, as the keras.io example's ``save_and_display_gradcam``
+does, but with OpenCV: resize the map to the frame, colour it with a LUT, alpha-blend."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from .colormap import DEFAULT_COLORMAP, colormap_lut
+
+DEFAULT_ALPHA = 0.4
+
+
+def check_alpha(alpha: float) -> float:
+    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
+        raise InputError(f"alpha must be a number from 0 to 1, got {alpha!r}")
+    return float(alpha)
+
+
+def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a (h, w) map in [0, 1] to (height, width); NaN/inf become 0."""
+    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if heat.ndim != 2 or 0 in heat.shape:
+        raise InputError(f"a heatmap must be a non-empty 2-D array, got shape {heat.shape}")
+    heat = cv2.resize(heat, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.clip(heat.reshape(height, width), 0.0, 1.0)
+
+
+def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP, bgr: bool = True) -> np.ndarray:
+    """A (H, W) map in [0, 1] -> (H, W, 3) uint8 colours."""
+    levels = np.uint8(np.round(heatmap * 255.0))
+    return cv2.LUT(cv2.merge([levels, levels, levels]), colormap_lut(colormap, bgr))
+
+
+def overlay_heatmap(
+    frame: np.ndarray,
+    heatmap: np.ndarray,
+    alpha: float = DEFAULT_ALPHA,
+    colormap: str = DEFAULT_COLORMAP,
+    *,
+    bgr: bool = True,
+) -> np.ndarray:
+    """Return ``frame`` (uint8, (H, W, 3)) with ``heatmap`` blended on top.
+
+    The heatmap, at any resolution, is resized to the full frame; ``alpha`` is its
+    weight. ``bgr`` says the frame's channel order (OpenCV frames are BGR).
+    """
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
+        raise InputError(f"expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+    alpha = check_alpha(alpha)
+    colors = colorize(heatmap_to_frame_size(heatmap, *frame.shape[:2]), colormap, bgr)
+    return cv2.addWeighted(frame, 1.0 - alpha, colors, alpha, 0.0)
+
+
+def peak_xy(heatmap: np.ndarray, height: int, width: int) -> tuple[int, int]:
+    """The heatmap's maximum in (x, y) pixels of a (height, width) image."""
+    heat = np.nan_to_num(np.asarray(heatmap, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    x = (col + 0.5) * width / heat.shape[1]
+    y = (row + 0.5) * height / heat.shape[0]
+    return min(int(x), width - 1), min(int(y), height - 1)

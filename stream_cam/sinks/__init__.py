@@ -1,0 +1,1 @@
+"""Sinks: where annotated frames go (files now; video writers and windows later)."""
