@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..engine.graph import LayerInfo, find_target_layer
+from ..engine.graph import LayerInfo, as_functional, find_target_layer
 from .labels import generic_labels, imagenet_labels
 from .preprocessing import check_scaling, preprocess
 
@@ -48,6 +48,7 @@ class LoadedModel:
         name: str | None = None,
     ) -> "LoadedModel":
         """Wrap any functional or Sequential Keras image classifier."""
+        as_functional(keras_model)  # clear errors for unbuilt Sequential and subclassed models
         input_size = _input_size(keras_model)
         num_classes = _num_classes(keras_model)
         if labels is None:
