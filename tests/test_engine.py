@@ -251,3 +251,47 @@ def test_subclassed_model_is_refused_clearly():
     model(np.zeros((1, 8, 8, 3), np.float32))
     with pytest.raises(ModelError, match="subclassed"):
         GradCAM(model)
+
+
+def _bn_model(seed: int):
+    """Every foldable conv type, with and without bias, and BNs with odd settings."""
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    inputs = keras.Input((16, 16, 3))
+    x = keras.layers.Conv2D(8, 3, padding="same", use_bias=True)(inputs)
+    x = keras.layers.BatchNormalization(epsilon=1e-3)(x)
+    x = keras.layers.ReLU()(x)
+    x = keras.layers.DepthwiseConv2D(3, padding="same", depth_multiplier=2, use_bias=False)(x)
+    x = keras.layers.BatchNormalization(center=False)(x)
+    y = keras.layers.SeparableConv2D(6, 3, padding="same", depth_multiplier=2, name="sep")(x)
+    y = keras.layers.BatchNormalization(scale=False, name="sep_bn")(y)
+    shortcut = keras.layers.Conv2D(6, 1, name="shortcut")(x)  # x feeds two layers: not folded
+    x = keras.layers.Activation("relu", name="target")(keras.layers.Add()([y, shortcut]))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+    model = keras.Model(inputs, outputs)
+    for layer in model.layers:  # non-trivial running statistics
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.moving_mean.shape[0]
+            layer.moving_mean.assign(rng.normal(0, 0.5, n).astype("float32"))
+            layer.moving_variance.assign(rng.uniform(0.2, 2.0, n).astype("float32"))
+    return model
+
+
+def test_batchnorm_folding_keeps_results_and_removes_batchnorm(rng):
+    model = _bn_model(0)
+    x = rng.uniform(-1, 1, (3, 16, 16, 3)).astype(np.float32)
+    folded = GradCAM(model, fold_batchnorm=True)
+    plain = GradCAM(model, fold_batchnorm=False)
+    assert not any(isinstance(l, keras.layers.BatchNormalization) for l in folded._cam_model.layers)
+    assert sum(isinstance(l, keras.layers.BatchNormalization) for l in plain._cam_model.layers) == 3
+    a, b = folded.explain(x, [[0, 1, 2]] * 3), plain.explain(x, [[0, 1, 2]] * 3)
+    np.testing.assert_allclose(a.probabilities, b.probabilities, atol=1e-5)
+    np.testing.assert_allclose(a.heatmaps, b.heatmaps, atol=1e-4)
+    np.testing.assert_allclose(a.probabilities, model.predict(x, verbose=0), atol=1e-5)
+
+
+def test_target_batchnorm_is_not_folded(rng):
+    model = _bn_model(1)
+    cam = GradCAM(model, "sep_bn")
+    names = {l.name for l in cam._cam_model.layers}
+    assert "sep_bn" in names and "sep" in names

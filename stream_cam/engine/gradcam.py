@@ -59,6 +59,7 @@ class CAM:
         *,
         jit_compile: bool = False,
         exact: bool = True,
+        fold_batchnorm: bool = True,
     ) -> None:
         """Build the CAM model and its compiled graph for ``model`` and target ``layer``.
 
@@ -67,6 +68,8 @@ class CAM:
         ``exact``: turn off Grappler's arithmetic optimizer (process-wide) so graph
         results equal eager Keras, and the keras.io example, to 1e-6 instead of
         ~1e-5; it cost no measurable speed here. ``False`` leaves TF's options alone.
+        ``fold_batchnorm``: fold inference BatchNormalization into the convolution
+        before it (about 1.4x faster on EfficientNet-Lite0; those weights are copied).
         """
         if not isinstance(model, LoadedModel):
             model = LoadedModel.from_keras(model, layer=layer)
@@ -78,7 +81,7 @@ class CAM:
         self._tf = tf
         if exact:
             tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
-        self._cam_model, self._head = build_cam_model(model.keras_model, model.target)
+        self._cam_model, self._head = build_cam_model(model.keras_model, model.target, fold_batchnorm)
         self._jit_compile = bool(jit_compile)
         self._functions: dict[int, Any] = {}
         self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
@@ -91,17 +94,22 @@ class CAM:
 
     # -- the compiled computation ---------------------------------------------
     def _graph(self, k: int) -> Any:
-        """The tf.function for K explained classes per image (built once per K)."""
+        """The compiled graph for K explained classes per image (traced once per K).
+
+        The concrete function is kept and called directly: it has a fixed input
+        signature (any batch size), so nothing ever retraces, and calling it skips
+        tf.function's argument matching on every frame.
+        """
         if k not in self._functions:
             tf = self._tf
             h, w = self.model.input_size
-            signature = [
+            function = tf.function(
+                lambda x, t: self._compute(x, t, k),
+                jit_compile=self._jit_compile, autograph=False,
+            )
+            self._functions[k] = function.get_concrete_function(
                 tf.TensorSpec([None, h, w, 3], tf.float32, name="images"),
                 tf.TensorSpec([None, k], tf.int32, name="targets"),
-            ]
-            self._functions[k] = tf.function(
-                lambda x, t: self._compute(x, t, k), input_signature=signature,
-                jit_compile=self._jit_compile, reduce_retracing=True, autograph=False,
             )
         return self._functions[k]
 
@@ -112,8 +120,8 @@ class CAM:
             activations, head_input = self._cam_model(images, training=False)
             logits = self._head.logits(head_input)
             # 2. Class choice: target >= 0 is a class index, -r means "rank r" (-1 = top-1).
-            order = tf.argsort(logits, axis=-1, direction="DESCENDING", stable=True)
-            ranks = tf.clip_by_value(-targets - 1, 0, tf.shape(logits)[-1] - 1)
+            _, order = tf.math.top_k(logits, k=k)
+            ranks = tf.clip_by_value(-targets - 1, 0, k - 1)
             chosen = tf.where(targets >= 0, targets, tf.gather(order, ranks, batch_dims=1))
             scores = tf.gather(logits, chosen, batch_dims=1)
             columns = [scores[:, j] for j in range(k)]
@@ -137,16 +145,18 @@ class CAM:
 
         ``images``: float32 ``(N, h, w, 3)`` at the model's input size.
         ``targets``: int ``(N, K)``; a value >= 0 is a class index, -r means the
-        r-th most likely class. Heatmaps come back as ``(N, K, h, w)``.
+        r-th most likely class (r <= K). Heatmaps come back as ``(N, K, h, w)``.
         """
+        tf = self._tf
         targets = np.asarray(targets, np.int32)
         if targets.ndim != 2 or len(targets) != len(images):
             raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
-        if (targets >= self.num_classes).any():
-            bad = int(targets.max())
+        k = targets.shape[1]
+        if (targets >= self.num_classes).any() or (targets < -k).any():
+            bad = int(targets.max() if (targets >= self.num_classes).any() else targets.min())
             raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
-        fn = self._graph(targets.shape[1])
-        probabilities, chosen, heatmaps = fn(images, targets)
+        fn = self._graph(k)
+        probabilities, chosen, heatmaps = fn(tf.convert_to_tensor(images, tf.float32), tf.constant(targets))
         return CAMResult(heatmaps.numpy(), probabilities.numpy(), chosen.numpy())
 
     def targets_for(self, n: int, classes: ClassSpec = None, top_k: int | None = None) -> np.ndarray:

@@ -18,9 +18,11 @@ from typing import Any, Iterator
 import keras
 
 from ..errors import ModelError
+from .fold import find_foldable, fused_call
 
 POOLING_TYPES = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
 PATH_SEPARATOR = "/"
+Call = tuple[Any, tuple, Any]  # (layer, positional args, output) of one layer call
 
 
 @dataclass(frozen=True)
@@ -163,45 +165,64 @@ def _linear_twin(layer: Any, inputs: Any) -> Any:
     return twin
 
 
-def _capture(model: Any, target: LayerInfo) -> tuple[keras.Model, Any, list[tuple[Any, Any, Any]]]:
+def _capture(model: Any, target: LayerInfo, fold: bool) -> tuple[keras.Model, Any, list[Call]]:
     """Re-call ``model``'s layers on new inputs, catching the target's output on the way.
 
-    Returns the re-called model, the target's symbolic output, and every call as
-    (layer, first input, output) so the caller can find the final layer.
+    With ``fold``, a dry run first finds the Conv+BatchNormalization pairs to fold
+    (see :mod:`.fold`). Returns the re-called model, the target's symbolic output,
+    and every call as (layer, args, output) so the caller can find the final layer.
     """
+    functional = as_functional(model)
+    pairs: dict[str, Any] = {}
+    if fold:
+        _, _, calls = _recall(functional, target, {}, fold)
+        pairs = find_foldable(calls, keep={target.path[0]})
+    return _recall(functional, target, pairs, fold)
+
+
+def _recall(functional: keras.Model, target: LayerInfo, pairs: dict[str, Any],
+            fold: bool) -> tuple[keras.Model, Any, list[Call]]:
     captured: dict[str, Any] = {}
-    calls: list[tuple[Any, Any, Any]] = []
+    calls: list[Call] = []
+    folded_bns = {bn.name for bn in pairs.values()}
 
     def call_function(layer: Any, *args: Any, **kwargs: Any) -> Any:
         if layer.name == target.path[0] and len(target.path) > 1:
             # The target sits inside this nested model: call it through a capturing twin.
             inner = LayerInfo(target.path[1:], target.layer, target.shape)
-            clone, activations, _ = _capture(layer, inner)
+            clone, activations, _ = _capture(layer, inner, fold)
             both = keras.Model(clone.inputs, [activations, clone.outputs[0]])
             captured["target"], output = both(*args, **kwargs)
+        elif layer.name in pairs:
+            output = fused_call(layer, pairs[layer.name], *args, **kwargs)
+        elif layer.name in folded_bns:
+            output = args[0]  # already applied by the fused convolution
         else:
             output = layer(*args, **kwargs)
             if layer.name == target.path[0]:
                 captured["target"] = output
-        calls.append((layer, args[0] if args else None, output))
+        calls.append((layer, args, output))
         return output
 
     # clone_function returns each layer itself, so every weight is shared, not copied.
-    clone = keras.models.clone_model(
-        as_functional(model), clone_function=lambda layer: layer, call_function=call_function
-    )
+    clone = keras.models.clone_model(functional, clone_function=lambda layer: layer, call_function=call_function)
     if "target" not in captured:
         raise ModelError(f"layer {target.name!r} is not on the path from the model's input to its output")
     if len(clone.outputs) != 1:
-        raise ModelError(f"model {model.name!r} has {len(clone.outputs)} outputs; Grad-CAM needs one")
+        raise ModelError(f"model {functional.name!r} has {len(clone.outputs)} outputs; Grad-CAM needs one")
     return clone, captured["target"], calls
 
 
-def build_cam_model(model: Any, target: LayerInfo) -> tuple[keras.Model, Head]:
-    """A model mapping the input to [target activations, head input], and its :class:`Head`."""
-    clone, activations, calls = _capture(model, target)
+def build_cam_model(model: Any, target: LayerInfo, fold_batchnorm: bool = True) -> tuple[keras.Model, Head]:
+    """A model mapping the input to [target activations, head input], and its :class:`Head`.
+
+    ``fold_batchnorm`` folds inference BatchNormalization into the convolution
+    before it where that is unambiguous (faster; see :mod:`.fold`).
+    """
+    clone, activations, calls = _capture(model, target, fold_batchnorm)
     final_output = clone.outputs[0]
-    final_layer, final_input = next(((l, i) for l, i, o in calls if o is final_output), (None, None))
+    final_layer, final_input = next(((l, a[0] if a else None) for l, a, o in calls if o is final_output),
+                                    (None, None))
     activation = _activation_name(final_layer) if final_layer is not None else "linear"
     if activation == "linear":
         head, second = Head("linear"), final_output

@@ -1,0 +1,108 @@
+"""The stream-cam command line, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "stream_cam", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stream-cam: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def test_image_json_and_overlays(tmp_path):
+    result = run("image", "skimage:chelsea", "skimage:coffee", "--json", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    reports = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["path"] for r in reports] == ["skimage:chelsea", "skimage:coffee"]
+    assert reports[0]["top"][0]["index"] in (281, 282, 285)
+    assert reports[1]["top"][0]["label"] == "espresso"
+    for report in reports:
+        (explained,) = report["explained"]
+        assert explained["index"] == report["top"][0]["index"]
+        x, y = explained["peak_xy"]
+        assert 0 <= x < report["size"][0] and 0 <= y < report["size"][1]
+        overlay = cv2.imread(str(tmp_path / report["outputs"][0]))
+        assert overlay.shape[:2] == (report["size"][1], report["size"][0])
+
+
+def test_seed_demo_two_classes_on_a_user_file(tmp_path):
+    from skimage import data
+
+    cv2.imwrite(str(tmp_path / "cat.png"), cv2.cvtColor(data.chelsea(), cv2.COLOR_RGB2BGR))
+    result = run("image", "cat.png", "--class", "260", "--class", "Egyptian cat", "--json", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert [e["index"] for e in report["explained"]] == [260, 285]
+    assert sorted(p.name for p in tmp_path.glob("cat_gradcam_*.png")) == ["cat_gradcam_260.png",
+                                                                        "cat_gradcam_285.png"]
+    a, b = (cv2.imread(str(tmp_path / f"cat_gradcam_{i}.png")) for i in (260, 285))
+    assert np.abs(a.astype(int) - b).mean() > 5  # different classes, different maps
+
+
+def test_existing_output_is_never_overwritten(tmp_path):
+    target = tmp_path / "mine.png"
+    target.write_bytes(b"precious")
+    assert_one_line_error(run("image", "-o", "mine.png", cwd=tmp_path), "already exists", "--overwrite")
+    assert target.read_bytes() == b"precious"
+    assert run("image", "-o", "mine.png", "--overwrite", cwd=tmp_path).returncode == 0
+    assert cv2.imread(str(target)) is not None
+    assert not list(tmp_path.glob(".*part"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["image", "missing.jpg"], ["missing.jpg", "no such file"]),
+        (["image", "notimage.jpg"], ["not an image"]),
+        (["image", "--model", "nonet"], ["unknown model 'nonet'", "efficientnet_lite0"]),
+        (["image", "--layer", "nope"], ["no layer named 'nope'", "head_activation"]),
+        (["image", "--class", "1000"], ["out of range", "0..999"]),
+        (["image", "--class", "egyptian kat"], ["unknown class name", "did you mean 'egyptian cat'"]),
+        (["image", "-o", "/proc/nowhere/out.png"], ["cannot write"]),
+        (["image", "--alpha", "-0.5"], ["--alpha"]),
+        (["image", "--colormap", "jett"], ["unknown colormap 'jett'"]),
+        (["image", "--top-k", "0"], ["--top-k"]),
+        (["frobnicate"], ["invalid choice"]),
+    ],
+)
+def test_bad_input_gives_one_clear_line(tmp_path, args, fragments):
+    (tmp_path / "notimage.jpg").write_text("hello, not a JPEG")
+    assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    result = run("--debug", "image", "missing.jpg", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_help_lists_commands_without_loading_tensorflow(tmp_path):
+    result = run("--help", cwd=tmp_path)
+    assert result.returncode == 0 and "image" in result.stdout
+    code = ("import sys\nfrom stream_cam.cli import main\ntry:\n    main(['image', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('tensorflow' in sys.modules, file=sys.stderr)")
+    probe = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert "--class" in probe.stdout and probe.stderr.strip() == "False"

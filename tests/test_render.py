@@ -1,0 +1,71 @@
+"""Rendering: matplotlib colormaps through cv2.LUT, overlays, peaks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from matplotlib import colormaps
+
+from stream_cam.errors import InputError
+from stream_cam.render.colormap import colormap_lut
+from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_heatmap, peak_xy
+
+
+@pytest.mark.parametrize("name", ["jet", "viridis", "inferno", "coolwarm"])
+def test_lut_matches_matplotlib_indexing(name, rng):
+    # The keras.io example: jet_colors = jet(np.arange(256))[:, :3]; jet_colors[uint8 heatmap]
+    heat = rng.uniform(0, 1, (40, 50)).astype(np.float32)
+    reference = np.round(colormaps[name](np.arange(256))[:, :3] * 255).astype(np.uint8)
+    expected_rgb = reference[np.uint8(np.round(heat * 255))]
+    np.testing.assert_array_equal(colorize(heat, name, bgr=False), expected_rgb)
+    np.testing.assert_array_equal(colorize(heat, name, bgr=True), expected_rgb[..., ::-1])
+
+
+def test_jet_is_matplotlibs_not_opencvs():
+    import cv2
+
+    levels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    ours = colorize(levels / 255.0, "jet")
+    theirs = cv2.applyColorMap(levels, cv2.COLORMAP_JET)
+    assert np.abs(ours.astype(int) - theirs).max() > 10  # the tables really differ
+
+
+def test_overlay_keeps_the_frame_size_and_blends(rng):
+    frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
+    heat = np.zeros((7, 7), np.float32)
+    heat[3, 3] = 1.0
+    out = overlay_heatmap(frame, heat, alpha=0.5)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(overlay_heatmap(frame, heat, alpha=0.0), frame)
+    full = overlay_heatmap(frame, heat, alpha=1.0)
+    np.testing.assert_array_equal(full, colorize(heatmap_to_frame_size(heat, 480, 640)))
+    # Hot centre is dark red in BGR (jet(1) = (0.5, 0, 0)), the cold corner dark blue.
+    assert full[240, 320, 2] > 120 and full[240, 320, 0] < 10
+    assert full[0, 0, 0] > 120 and full[0, 0, 2] < 10
+
+
+def test_overlay_survives_nan_and_inf(rng):
+    frame = rng.integers(0, 255, (5, 9, 3), dtype=np.uint8)
+    heat = np.array([[np.nan, np.inf], [-np.inf, 0.5]], np.float32)
+    out = overlay_heatmap(frame, heat)
+    assert out.shape == frame.shape and out.dtype == np.uint8
+
+
+def test_overlay_rejects_bad_arguments():
+    frame = np.zeros((10, 10, 3), np.uint8)
+    with pytest.raises(InputError, match="alpha"):
+        overlay_heatmap(frame, np.zeros((2, 2)), alpha=1.5)
+    with pytest.raises(InputError, match="colormap 'jetz'.*jet"):
+        overlay_heatmap(frame, np.zeros((2, 2)), colormap="jetz")
+    with pytest.raises(InputError, match="uint8"):
+        overlay_heatmap(frame.astype(np.float32), np.zeros((2, 2)))
+    with pytest.raises(InputError, match="2-D"):
+        overlay_heatmap(frame, np.zeros((2, 2, 2)))
+
+
+def test_peak_maps_to_original_pixels():
+    heat = np.zeros((7, 7), np.float32)
+    heat[6, 0] = 1.0  # bottom-left cell
+    x, y = peak_xy(heat, 300, 451)
+    assert x < 451 / 7 and y > 300 * 6 / 7
+    assert peak_xy(np.full((7, 7), np.nan), 10, 10) == (0, 0)
