@@ -70,6 +70,9 @@ def test_existing_output_is_never_overwritten(tmp_path):
     assert run("image", "-o", "mine.png", "--overwrite", cwd=tmp_path).returncode == 0
     assert cv2.imread(str(target)) is not None
     assert not list(tmp_path.glob(".*part"))  # no temporary files left behind
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
 
 
 @pytest.mark.parametrize(

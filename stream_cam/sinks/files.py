@@ -12,6 +12,16 @@ import numpy as np
 from ..errors import InputError, OutputError
 
 
+def _current_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+# mkstemp makes 0600 files; outputs get the permissions any new file would get.
+FILE_MODE = 0o666 & ~_current_umask()
+
+
 def check_output_path(path: Path, overwrite: bool) -> Path:
     """Fail early, before any work, if ``path`` cannot or may not be written."""
     if path.is_dir():
@@ -38,6 +48,7 @@ def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(data)
+            os.chmod(tmp, FILE_MODE)
             if overwrite:
                 os.replace(tmp, path)
             else:
