@@ -78,6 +78,39 @@ def _add_render_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--colormap", default="jet", help="any matplotlib colormap (default jet)")
 
 
+def _fraction(name: str, upper_open: bool = False) -> "callable":
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not (0.0 <= value < 1.0 if upper_open else 0.0 <= value <= 1.0):
+            raise argparse.ArgumentTypeError(f"{name} must be from 0 to {'below ' if upper_open else ''}1, got {text}")
+        return value
+
+    return parse
+
+
+def _add_stream_options(parser: argparse.ArgumentParser, smooth_default: float) -> None:
+    group = parser.add_argument_group("stream")
+    group.add_argument("--smooth", type=_fraction("--smooth", upper_open=True), default=smooth_default,
+                       help=f"heatmap smoothing across frames, 0 (off) to <1 (default {smooth_default}); "
+                            "resets on scene cuts and class changes")
+    group.add_argument("--log", type=Path, metavar="FILE.jsonl", help="write one JSON line per frame")
+    group.add_argument("--codec", default="mp4v", help="mp4v (default), mjpg, xvid (.avi), or h264 "
+                                                       "(browser-playable, needs PyAV)")
+    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+KEYS_EPILOG = """window keys:
+  q / Esc  quit                 space  pause
+  c        cycle the explained class through the top-k;  1-5  explain the class at that rank
+  + / -    more / less heatmap  m      next colormap
+  s        save a PNG snapshot  r      start / stop recording
+  h        hide / show the HUD  f      fullscreen
+  ?        show the key list on screen"""
+
+
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog=PROG, description="Real-time Grad-CAM explanations for image classifiers.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's own output")
@@ -98,6 +131,46 @@ def build_parser() -> OneLineParser:
     image.add_argument("--overwrite", action="store_true", help="replace existing output files")
     _add_model_options(image)
     _add_render_options(image)
+
+    live = commands.add_parser(
+        "live", help="explain a webcam, stream or file in real time",
+        description="Live Grad-CAM: camera, stream or file -> heatmap overlay and HUD in a window, "
+                    "optionally recorded.", epilog=KEYS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    live.add_argument("--source", default="0", help="camera index, /dev/videoN, rtsp:// or http:// URL, or a "
+                                                    "video file played at its own speed (default: camera 0)")
+    live.add_argument("--loop", action="store_true", help="start a file again at its end")
+    live.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the annotated frames")
+    live.add_argument("--no-window", dest="window", action="store_false", help="run without a window")
+    live.add_argument("--fullscreen", action="store_true")
+    live.add_argument("--max-frames", type=_positive_int(10**9), help="stop after this many frames")
+    _add_stream_options(live, smooth_default=0.5)
+    _add_model_options(live)
+    _add_render_options(live)
+
+    video = commands.add_parser(
+        "video", help="explain video files, every frame",
+        description="Explain every frame of video files; the output has the input's frame count, size and fps.")
+    video.add_argument("inputs", nargs="+", metavar="IN", help="video files")
+    video.add_argument("-o", "--output", type=Path, required=True,
+                       help="output file for one input, or a folder for several")
+    video.add_argument("--batch", type=_positive_int(256), default=8, help="frames per engine call (default 8)")
+    video.add_argument("--no-hud", dest="hud", action="store_false", help="heatmap only, no text")
+    _add_stream_options(video, smooth_default=0.0)
+    _add_model_options(video)
+    _add_render_options(video)
+
+    demo = commands.add_parser(
+        "demo", help="the built-in demo: no camera, no files",
+        description="Explain a built-in clip made from scikit-image's photos. Shows a window when a display "
+                    "exists; otherwise writes the annotated video and says where.",
+        epilog=KEYS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    demo.add_argument("--no-window", dest="window", action="store_false", help="write the video, show nothing")
+    demo.add_argument("-o", "--output", type=Path, metavar="OUT.mp4",
+                      help="where to write the video (default: stream_cam_demo.mp4, never overwriting)")
+    demo.add_argument("--seconds-per-scene", type=float, default=3.0, help=argparse.SUPPRESS)
+    _add_stream_options(demo, smooth_default=0.5)
+    _add_model_options(demo)
+    _add_render_options(demo)
     return parser
 
 
@@ -134,7 +207,93 @@ def run_image(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"image": run_image}
+def _class_indices(args: argparse.Namespace, cam) -> list[int]:
+    from .models.labels import resolve_class
+
+    return [resolve_class(c, cam.model.labels) for c in args.classes]
+
+
+def _live_options(args: argparse.Namespace, cam, **overrides):
+    from .jobs.live import LiveOptions
+
+    values = dict(alpha=args.alpha, colormap=args.colormap, top_k=args.top_k, classes=_class_indices(args, cam),
+                  smooth=args.smooth, log=args.log, codec=args.codec, overwrite=args.overwrite)
+    values.update(overrides)
+    return LiveOptions(**values)
+
+
+def _check_stream_args(args: argparse.Namespace, record: Path | None) -> None:
+    from .sinks.video import check_codec
+
+    _check_render_options(args)
+    if record is not None:
+        check_codec(args.codec, record)
+
+
+def run_live(args: argparse.Namespace) -> int:
+    from .jobs.live import LiveRun
+
+    _check_stream_args(args, args.record)
+    cam = load_engine(args)
+    options = _live_options(args, cam, source=args.source, loop=args.loop, record=args.record,
+                            window=args.window, fullscreen=args.fullscreen, max_frames=args.max_frames)
+    stats = LiveRun(cam, options).run()
+    _report_live(stats)
+    return 0
+
+
+def _report_live(stats) -> None:
+    print(f"{stats.shown} frames shown at {stats.fps:.1f} fps, {stats.dropped} stale frames dropped"
+          + (f"; stopped by {stats.stopped_by}" if stats.stopped_by else ""), flush=True)
+    for path, frames in stats.recordings:
+        print(f"recorded {path} ({frames} frames)", flush=True)
+    for path in stats.snapshots:
+        print(f"saved {path}", flush=True)
+
+
+def run_video(args: argparse.Namespace) -> int:
+    from .jobs.video import VideoOptions, run_videos
+
+    _check_stream_args(args, None)
+    cam = load_engine(args)
+    options = VideoOptions(batch=args.batch, smooth=args.smooth, alpha=args.alpha, colormap=args.colormap,
+                           top_k=args.top_k, classes=_class_indices(args, cam), codec=args.codec,
+                           overwrite=args.overwrite, log=args.log, hud=args.hud)
+    results = run_videos(cam, args.inputs, args.output, options)
+    return 0 if len(results) == len(args.inputs) else EXIT_INTERRUPTED
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .jobs.live import LiveRun
+    from .jobs.video import VideoOptions, process_video
+    from .sinks.video import next_free_path
+    from .sinks.window import display_available
+    from .sources.demo import demo_reader
+
+    output = args.output
+    _check_stream_args(args, output)
+    if args.window and output is None and display_available():
+        cam = load_engine(args)
+        options = _live_options(args, cam, source="demo", loop=True)
+        stats = LiveRun(cam, options, lambda: demo_reader(args.seconds_per_scene)).run()
+        _report_live(stats)
+        return 0
+    if output is None:
+        output = next_free_path(Path("stream_cam_demo.mp4"))
+        if args.window:
+            print("no display found: writing the demo to a video file instead", flush=True)
+    elif output.exists() and not args.overwrite:
+        raise InputError(f"{output} already exists; pass --overwrite to replace it")
+    cam = load_engine(args)
+    options = VideoOptions(batch=8, smooth=args.smooth, alpha=args.alpha, colormap=args.colormap,
+                           top_k=args.top_k, classes=_class_indices(args, cam), codec=args.codec,
+                           overwrite=args.overwrite, log=args.log)
+    result = process_video(cam, demo_reader(args.seconds_per_scene), output, options)
+    print(f"wrote the demo video to {output.resolve()} ({result.frames} frames, {result.fps:.0f} fps)", flush=True)
+    return 0
+
+
+COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -149,11 +308,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USER_ERROR
-        from .tf_runtime import import_tensorflow
+        from .tf_runtime import import_tensorflow, quiet_opencv
 
+        quiet_opencv(verbose=args.debug)  # before cv2 is imported
         import_tensorflow(verbose=args.debug)  # first, before anything imports keras
         return COMMANDS[args.command](args)
     except StreamCamError as exc:
+        if debug:
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except ConnectionError as exc:
         if debug:
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)

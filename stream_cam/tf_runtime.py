@@ -1,4 +1,4 @@
-"""Import TensorFlow once, quietly, so the CLI's stderr stays readable.
+"""Quiet start-up for native libraries (TensorFlow, OpenCV), so the CLI's stderr stays readable.
 
 TensorFlow's C++ runtime writes banner lines (oneDNN, missing CUDA drivers) to
 file descriptor 2 before its logging is configured, where no Python setting
@@ -42,3 +42,12 @@ def import_tensorflow(verbose: bool = False) -> ModuleType:
         parked.seek(0)
         log.debug("tensorflow start-up output:\n%s", parked.read().decode(errors="replace"))
     return tf
+
+
+def quiet_opencv(verbose: bool = False) -> None:
+    """Keep OpenCV's and FFmpeg's own warnings off stderr; the CLI says what went wrong.
+
+    Must run before ``cv2`` is imported."""
+    if not verbose:
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")

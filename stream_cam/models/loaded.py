@@ -28,9 +28,11 @@ class LoadedModel:
     def layer_name(self) -> str:
         return self.target.name
 
-    def preprocess(self, rgb_uint8_batch: np.ndarray) -> np.ndarray:
-        """uint8 RGB ``(N, H, W, 3)`` or ``(H, W, 3)`` of any size -> float32 model input."""
-        return preprocess(rgb_uint8_batch, self.input_size, self.scaling)
+    def preprocess(self, rgb_uint8_batch: np.ndarray, bgr: bool = False) -> np.ndarray:
+        """uint8 RGB ``(N, H, W, 3)`` or ``(H, W, 3)`` of any size -> float32 model input.
+
+        ``bgr=True`` takes OpenCV's BGR frames instead."""
+        return preprocess(rgb_uint8_batch, self.input_size, self.scaling, bgr)
 
     def with_layer(self, layer: str | None) -> "LoadedModel":
         return replace(self, target=find_target_layer(self.keras_model, layer))

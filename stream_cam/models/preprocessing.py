@@ -58,7 +58,10 @@ def resize_batch(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return out
 
 
-def preprocess(frames: np.ndarray, size: tuple[int, int], scaling: str) -> np.ndarray:
-    """uint8 RGB frames of any size -> float32 model input (N, height, width, 3)."""
-    batch = resize_batch(as_batch(frames), size).astype(np.float32)
+def preprocess(frames: np.ndarray, size: tuple[int, int], scaling: str, bgr: bool = False) -> np.ndarray:
+    """uint8 RGB (or BGR, with ``bgr``) frames of any size -> float32 RGB model input (N, height, width, 3)."""
+    batch = resize_batch(as_batch(frames), size)
+    if bgr:
+        batch = batch[..., ::-1]  # after the resize: fewer pixels to reorder
+    batch = batch.astype(np.float32)
     return np.ascontiguousarray(SCALINGS[check_scaling(scaling)](batch), dtype=np.float32)

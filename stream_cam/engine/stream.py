@@ -1,0 +1,127 @@
+"""The engine on a stream: which class to explain, batching, and temporal smoothing."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..sources.video import Frame
+from .gradcam import CAM
+
+MAX_RANK = 5  # the 1-5 keys
+
+
+@dataclass
+class ClassChoice:
+    """What to explain: the class at a rank (1 = top), or one of fixed class indices.
+
+    ``cycle()`` steps through ranks 1..top_k, or through the fixed classes.
+    """
+
+    top_k: int = 5
+    classes: Sequence[int] = ()
+    position: int = 0
+
+    def target(self) -> int:
+        """The engine's target value: a class index, or -rank."""
+        if self.classes:
+            return int(self.classes[self.position % len(self.classes)])
+        return -(self.position + 1)
+
+    def cycle(self) -> None:
+        self.position = (self.position + 1) % (len(self.classes) or min(self.top_k, MAX_RANK))
+
+    def pick(self, n: int) -> None:
+        """Explain the class at rank n (1-based), or the n-th fixed class."""
+        limit = len(self.classes) or min(self.top_k, MAX_RANK)
+        if 1 <= n <= limit:
+            self.position = n - 1
+
+
+@dataclass
+class Explanation:
+    """What the engine says about one frame."""
+
+    frame: Frame
+    heatmap: np.ndarray  # (h, w) float32 in [0, 1], after smoothing
+    class_index: int
+    top: list[tuple[int, float]]  # (class index, probability), most likely first
+    engine_ms: float
+    smoothed: bool = False
+
+
+@dataclass
+class TemporalSmoother:
+    """Exponential smoothing of heatmaps across frames, so live video does not flicker.
+
+    ``strength`` 0 is off; 0.6 keeps 60% of the previous map. It resets when the
+    explained class changes or the scene cuts (mean absolute difference of small
+    grayscale thumbnails above ``cut_threshold`` levels).
+    """
+
+    strength: float = 0.0
+    cut_threshold: float = 25.0
+    _heat: np.ndarray | None = field(default=None, repr=False)
+    _class: int | None = None
+    _thumb: np.ndarray | None = field(default=None, repr=False)
+    resets: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength < 1.0:
+            raise InputError(f"smoothing must be from 0 to below 1, got {self.strength}")
+
+    def is_cut(self, image: np.ndarray) -> bool:
+        gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        thumb = cv2.resize(gray, (32, 24), interpolation=cv2.INTER_AREA).astype(np.int16)
+        previous, self._thumb = self._thumb, thumb
+        return previous is not None and float(np.abs(thumb - previous).mean()) > self.cut_threshold
+
+    def __call__(self, heat: np.ndarray, class_index: int, image: np.ndarray) -> tuple[np.ndarray, bool]:
+        """Return the smoothed map and whether it was blended with the past."""
+        cut = self.is_cut(image) if self.strength > 0 else False
+        if (self.strength == 0 or cut or class_index != self._class or self._heat is None
+                or self._heat.shape != heat.shape):
+            self.resets += self.strength > 0
+            self._heat, self._class = heat, class_index
+            return heat, False
+        self._heat = self.strength * self._heat + (1.0 - self.strength) * heat
+        return self._heat, True
+
+    def reset(self) -> None:
+        self._heat = self._class = self._thumb = None
+
+
+class StreamExplainer:
+    """Explains batches of :class:`Frame` (BGR) with one engine call per batch."""
+
+    def __init__(self, cam: CAM, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
+        self.cam = cam
+        self.choice = choice or ClassChoice(top_k=top_k)
+        self.top_k = top_k
+        self.smoother = TemporalSmoother(smooth)
+
+    def explain(self, frames: Sequence[Frame]) -> list[Explanation]:
+        if not frames:
+            return []
+        start = time.perf_counter()
+        batch = self._preprocess(frames)
+        targets = np.full((len(frames), 1), self.choice.target(), np.int32)
+        result = self.cam.explain(batch, targets)
+        engine_ms = (time.perf_counter() - start) * 1000 / len(frames)
+        tops = result.top_indices(self.top_k)
+        explanations = []
+        for i, frame in enumerate(frames):
+            index = int(result.class_indices[i, 0])
+            heat, smoothed = self.smoother(result.heatmaps[i, 0], index, frame.image)
+            top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
+            explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed))
+        return explanations
+
+    def _preprocess(self, frames: Sequence[Frame]) -> np.ndarray:
+        # Frames may differ in size (a camera changing resolution): resize each.
+        return np.concatenate([self.cam.model.preprocess(f.image, bgr=True) for f in frames])

@@ -1,0 +1,228 @@
+"""Live mode: camera, stream or file in real time -> Grad-CAM -> window, recording, log.
+
+Threads: the capture thread keeps only the newest frame (:class:`LatestFrames`);
+the main thread runs the engine, draws and shows the frame (GUI toolkits want
+the main thread) and handles keys; one sink thread writes the recording and the
+log from a bounded queue. Every thread is joined on the way out, and the
+recording is finalized whatever ends the run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..engine.gradcam import CAM
+from ..engine.stream import ClassChoice, StreamExplainer
+from ..errors import InputError
+from ..models.labels import short_label
+from ..render.colormap import colormap_lut
+from ..render.frame import render_frame
+from ..render.hud import HudState
+from ..render.overlay import check_alpha
+from ..sinks.files import write_image
+from ..sinks.recorder import Recorder
+from ..sinks.video import check_codec, next_free_path
+from ..sinks.window import Window
+from ..sinks.worker import Annotated, JsonlLog, SinkThread
+from ..sources.video import LatestFrames, Reader, first_frame_or_fail, open_reader
+from .controls import Controls
+from .signals import StopSignals
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LIVE_SMOOTHING = 0.5
+FPS_SMOOTHING = 0.9
+
+
+@dataclass
+class LiveOptions:
+    source: str = "0"
+    loop: bool = False
+    record: Path | None = None
+    window: bool = True
+    fullscreen: bool = False
+    log: Path | None = None
+    smooth: float = DEFAULT_LIVE_SMOOTHING
+    alpha: float = 0.4
+    colormap: str = "jet"
+    top_k: int = 5
+    classes: Sequence[int] = ()
+    codec: str = "mp4v"
+    overwrite: bool = False
+    max_frames: int | None = None  # stop after this many shown frames (tests, benchmarks)
+    hud_scale: float = 1.0
+    snapshot_dir: Path = Path(".")
+
+
+@dataclass
+class LiveStats:
+    """What a run did: frames shown and dropped, latency, fps, files written."""
+
+    shown: int = 0
+    dropped: int = 0
+    latencies_ms: list[float] = field(default_factory=list)
+    elapsed_s: float = 0.0
+    recordings: list[tuple[Path, int]] = field(default_factory=list)
+    snapshots: list[Path] = field(default_factory=list)
+    stopped_by: str = ""
+    log_lines: int = 0
+
+    @property
+    def fps(self) -> float:
+        return self.shown / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def check_live_options(options: LiveOptions) -> None:
+    """Fail on bad options before opening anything."""
+    check_alpha(options.alpha)
+    colormap_lut(options.colormap)
+    if not 0.0 <= options.smooth < 1.0:
+        raise InputError(f"--smooth must be from 0 to below 1, got {options.smooth}")
+    if options.record is not None:
+        check_codec(options.codec, options.record)
+        if options.record.exists() and not options.overwrite:
+            raise InputError(f"{options.record} already exists; pass --overwrite to replace it")
+
+
+class LiveRun:
+    """One live session. ``run()`` returns :class:`LiveStats`; everything is closed after."""
+
+    def __init__(self, cam: CAM, options: LiveOptions, reader_factory: Callable[[], Reader] | None = None) -> None:
+        check_live_options(options)
+        self.cam = cam
+        self.options = options
+        self._open = reader_factory or (lambda: open_reader(options.source))
+        self.controls = Controls(ClassChoice(options.top_k, list(options.classes)), options.alpha, options.colormap)
+        self.explainer = StreamExplainer(cam, self.controls.choice, options.top_k, options.smooth)
+        self.stats = LiveStats()
+        self.fps = 0.0
+        self.hud = HudState()
+        self.recorder: Recorder | None = None
+        self.recording_path: Path | None = None
+
+    def run(self) -> LiveStats:
+        options = self.options
+        reader = self._open()
+        info = reader.info
+        source = LatestFrames(reader, pace=not info.live, loop=options.loop, reopen=self._open)
+        window: Window | None = None
+        sinks = SinkThread([])
+        started = time.perf_counter()
+        try:
+            first_frame_or_fail(source)
+            self.recorder = Recorder(info.fps, options.codec, options.overwrite)
+            sinks.sinks.append(self.recorder)
+            if options.log is not None:
+                sinks.sinks.append(JsonlLog(options.log, self.cam.model.label, options.overwrite))
+            if options.record is not None:
+                self._start_recording(sinks, options.record)
+            if options.window:
+                window = Window(f"stream_cam - {info.source}", options.fullscreen)
+            with StopSignals() as stop:
+                self._loop(source, sinks, window, stop)
+                self.stats.stopped_by = self.stats.stopped_by or stop.requested or ""
+        finally:
+            self.stats.elapsed_s = time.perf_counter() - started
+            source.close()
+            sinks.close()
+            if window is not None:
+                window.close()
+            self.stats.dropped = source.dropped
+            if self.recorder is not None:
+                self.stats.recordings = list(self.recorder.finished)
+            self.stats.log_lines = sum(getattr(s, "lines", 0) for s in sinks.sinks)
+        if sinks.failure is not None:
+            raise InputError(f"writing failed: {sinks.failure}") from sinks.failure
+        return self.stats
+
+    def _loop(self, source: LatestFrames, sinks: SinkThread, window: Window | None, stop: StopSignals) -> None:
+        controls, options = self.controls, self.options
+        last_shown: np.ndarray | None = None
+        last_time = time.perf_counter()
+        while not controls.quit and stop.requested is None:
+            if controls.paused and last_shown is not None:
+                key = window.show(last_shown, 30) if window is not None else stop.wait(0.03) and -1
+                controls.handle_key(key if isinstance(key, int) else -1)
+                self._apply_requests(sinks, window, last_shown)
+                continue
+            frame = source.get(timeout=0.5)
+            if frame is None:
+                if source.ended.is_set():
+                    self.stats.stopped_by = "end of stream"
+                    return
+                continue
+            start = time.perf_counter()
+            explanation = self.explainer.explain([frame])[0]
+            engine_done = time.perf_counter()
+            self._update_hud(explanation, source.info.source)
+            shown = render_frame(frame.image, explanation.heatmap, controls.alpha, controls.colormap,
+                                 self.hud if controls.show_hud else None, controls.show_keys, options.hud_scale)
+            render_done = time.perf_counter()
+            key = window.show(shown) if window is not None else -1
+            now = time.perf_counter()
+            self.stats.latencies_ms.append((now - frame.captured_at) * 1000)
+            self.stats.shown += 1
+            self.fps = _smooth_fps(self.fps, now - last_time)
+            last_time = now
+            timings = {"capture": (start - frame.captured_at) * 1000, "engine": (engine_done - start) * 1000,
+                       "render": (render_done - engine_done) * 1000}
+            sinks.put(Annotated(shown, explanation, timings))
+            last_shown = shown
+            controls.handle_key(key)
+            self._apply_requests(sinks, window, shown)
+            if options.max_frames is not None and self.stats.shown >= options.max_frames:
+                self.stats.stopped_by = "max frames"
+                return
+
+    def _update_hud(self, explanation, source_name: str) -> None:
+        label = self.cam.model.label
+        top = [(short_label(label(c)), p) for c, p in explanation.top]
+        indices = [c for c, _ in explanation.top]
+        row = indices.index(explanation.class_index) if explanation.class_index in indices else -1
+        self.hud.top, self.hud.explained = top, row
+        self.hud.explained_label = short_label(label(explanation.class_index))
+        self.hud.fps, self.hud.source = self.fps, source_name
+        self.hud.recording = self.recording_path is not None
+        self.hud.paused = self.controls.paused
+
+    def _apply_requests(self, sinks: SinkThread, window: Window | None, shown: np.ndarray) -> None:
+        controls = self.controls
+        if controls.snapshot:
+            controls.snapshot = False
+            stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+            path = next_free_path(self.options.snapshot_dir / f"stream_cam_{stamp}.png")
+            write_image(path, shown)
+            self.stats.snapshots.append(path)
+            self.hud.status = f"saved {path.name}"
+        if controls.toggle_record:
+            controls.toggle_record = False
+            if self.recording_path is None:
+                stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+                self._start_recording(sinks, next_free_path(Path(f"stream_cam_{stamp}.mp4")))
+            else:
+                sinks.call(self.recorder.stop)
+                self.hud.status = f"saved {self.recording_path.name}"
+                self.recording_path = None
+        if controls.toggle_fullscreen:
+            controls.toggle_fullscreen = False
+            if window is not None:
+                window.toggle_fullscreen()
+
+    def _start_recording(self, sinks: SinkThread, path: Path) -> None:
+        self.recording_path = path
+        sinks.call(lambda: self.recorder.start(path))
+        self.hud.status = f"recording {path.name}"
+
+
+def _smooth_fps(fps: float, interval: float) -> float:
+    if interval <= 0:
+        return fps
+    current = 1.0 / interval
+    return current if fps == 0 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * current

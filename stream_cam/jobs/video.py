@@ -1,0 +1,192 @@
+"""Video files: every frame, in order, batched through the engine, written at the input's fps.
+
+Decoding (reader thread), the engine and drawing (main thread), and encoding
+plus the log (sink thread) overlap, joined by bounded queues. The output is
+written under a temporary name and moved into place when finalized, so an
+existing file is never touched and a half-written file never carries the
+final name while it is being written.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+from ..engine.gradcam import CAM
+from ..engine.stream import ClassChoice, StreamExplainer
+from ..errors import InputError, OutputError
+from ..models.labels import short_label
+from ..render.frame import render_frame
+from ..render.hud import HudState
+from ..sinks.files import check_output_path
+from ..sinks.video import VideoSink, check_codec
+from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
+from ..sources.video import Frame, OrderedFrames, Reader, open_reader
+from .signals import StopSignals
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+
+
+@dataclass
+class VideoOptions:
+    batch: int = 8
+    smooth: float = 0.0
+    alpha: float = 0.4
+    colormap: str = "jet"
+    top_k: int = 5
+    classes: Sequence[int] = ()
+    codec: str = "mp4v"
+    overwrite: bool = False
+    log: Path | None = None
+    hud: bool = True
+    progress: bool = True
+
+
+@dataclass
+class VideoResult:
+    source: str
+    output: Path
+    frames: int
+    fps: float
+    interrupted: str = ""
+
+
+def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> list[Path]:
+    """One output per input: ``output`` is a file for one input, a folder for several."""
+    if len(inputs) == 1 and output.suffix.lower() in VIDEO_SUFFIXES:
+        paths = [output]
+    else:
+        if output.exists() and not output.is_dir():
+            raise OutputError(f"-o {output} must be a folder when several inputs are given")
+        output.mkdir(parents=True, exist_ok=True)
+        suffix = ".mp4" if options.codec in ("mp4v", "h264") else ".avi"
+        paths = [output / f"{Path(spec).stem}_gradcam{suffix}" for spec in inputs]
+    if len(set(paths)) != len(paths):
+        raise OutputError("two inputs have the same name; process them separately")
+    for path in paths:
+        check_codec(options.codec, path)
+        check_output_path(path, options.overwrite)
+    if options.log is not None and len(inputs) > 1:
+        raise InputError("--log takes one input at a time")
+    return paths
+
+
+def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    batch: list[Frame] = []
+    for frame in frames:
+        batch.append(frame)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _temporary_path(path: Path) -> Path:
+    return path.with_name(f".{path.stem}.part{path.suffix}")
+
+
+def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Move the finalized temporary file to its name, never over an existing file."""
+    if overwrite:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError as exc:
+        raise OutputError(f"{path} appeared while writing; the result is in {tmp}") from exc
+    except OSError:
+        if path.exists():
+            raise OutputError(f"{path} appeared while writing; the result is in {tmp}") from None
+        os.replace(tmp, path)
+        return
+    tmp.unlink()
+
+
+def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
+                  stop: StopSignals | None = None) -> VideoResult:
+    """Explain every frame of ``reader`` into ``output``; always finalizes what was written."""
+    info = reader.info
+    explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
+    tmp = _temporary_path(output)
+    video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
+    frames = OrderedFrames(reader, maxsize=max(2 * options.batch, 8))
+    sinks = SinkThread([VideoFileSink(video.open())], maxsize=max(2 * options.batch, 8))
+    if options.log is not None:
+        sinks.sinks.append(JsonlLog(options.log, cam.model.label, options.overwrite))
+    bar = _progress(info.frame_count, info.source, options.progress)
+    hud = HudState(source=Path(info.source).name)
+    count, interrupted = 0, ""
+    try:
+        for batch in batched(frames, options.batch):
+            if stop is not None and stop.requested:
+                interrupted = stop.requested
+                break
+            start = time.perf_counter()
+            explanations = explainer.explain(batch)
+            engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
+            for explanation in explanations:
+                render_start = time.perf_counter()
+                _fill_hud(hud, explanation, cam, bar)
+                image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
+                                     options.colormap, hud if options.hud else None)
+                timings = {"capture": 0.0, "engine": engine_ms, "render": (time.perf_counter() - render_start) * 1000}
+                sinks.put(Annotated(image, explanation, timings))
+                count += 1
+            if bar is not None:
+                bar.update(len(batch))
+    finally:
+        frames.close()
+        sinks.close()
+        if bar is not None:
+            bar.close()
+        if video.frames_written or tmp.exists():
+            _publish(tmp, output, options.overwrite)
+    if sinks.failure is not None:
+        raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
+    return VideoResult(info.source, output, video.frames_written, info.fps, interrupted)
+
+
+def _fill_hud(hud: HudState, explanation, cam: CAM, bar) -> None:
+    label = cam.model.label
+    hud.top = [(short_label(label(c)), p) for c, p in explanation.top]
+    indices = [c for c, _ in explanation.top]
+    hud.explained = indices.index(explanation.class_index) if explanation.class_index in indices else -1
+    hud.explained_label = short_label(label(explanation.class_index))
+    hud.fps = (bar.format_dict.get("rate") or 0.0) if bar is not None else 0.0
+
+
+def _progress(total: int | None, name: str, enabled: bool):
+    if not enabled:
+        return None
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc=Path(name).name, file=sys.stderr, dynamic_ncols=True)
+
+
+def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
+    """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM."""
+    if options.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {options.batch}")
+    paths = output_paths(inputs, output, options)
+    results = []
+    with StopSignals() as stop:
+        for spec, path in zip(inputs, paths):
+            if stop.requested:
+                break
+            reader = open_reader(spec)
+            if reader.info.live:
+                reader.release()
+                raise InputError(f"{spec} is a camera or stream; use 'stream-cam live --source {spec} --record OUT'")
+            result = process_video(cam, reader, path, options, stop)
+            results.append(result)
+            print(f"{spec} -> {path} ({result.frames} frames at {result.fps:.2f} fps)"
+                  + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
+    return results

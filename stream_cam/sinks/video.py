@@ -1,0 +1,158 @@
+"""Video writers: OpenCV for mp4v/MJPG/XVID, PyAV (libx264) for browser-playable H.264.
+
+:class:`VideoSink` is a context manager: the file is finalized (playable, every
+frame written so far) however the block ends: normally, by an exception, by
+Ctrl-C or by SIGTERM (which the jobs turn into an orderly stop).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import InputError, OutputError
+from .files import check_output_path
+
+log = logging.getLogger(__name__)
+
+# codec name -> (fourcc for OpenCV, or None for PyAV), suitable containers
+CODECS: dict[str, tuple[str | None, tuple[str, ...]]] = {
+    "mp4v": ("mp4v", (".mp4", ".mov", ".mkv")),
+    "mjpg": ("MJPG", (".avi", ".mkv")),
+    "xvid": ("XVID", (".avi", ".mkv")),
+    "h264": (None, (".mp4", ".mkv", ".mov")),
+}
+DEFAULT_CODEC = "mp4v"
+
+
+def check_codec(codec: str, path: Path) -> str:
+    """Validate the codec name and that the file's container can hold it."""
+    name = codec.lower()
+    if name not in CODECS:
+        raise InputError(f"unknown codec {codec!r}; choose one of: {', '.join(CODECS)}")
+    suffixes = CODECS[name][1]
+    if path.suffix.lower() not in suffixes:
+        raise InputError(f"codec {name} needs a {'/'.join(suffixes)} file, not {path.name!r}")
+    if name == "h264":
+        try:
+            import av  # noqa: F401
+        except ImportError as exc:
+            raise InputError("--codec h264 needs PyAV: pip install 'stream-cam[h264]' (or pip install av)") from exc
+    return name
+
+
+@dataclass
+class _PyAVWriter:
+    """H.264 through PyAV/libx264, yuv420p so every browser plays it."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float
+
+    def __post_init__(self) -> None:
+        import av
+
+        self._av = av
+        self._container = av.open(str(self.path), mode="w")
+        rate = Fraction(self.fps).limit_denominator(1001)
+        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream.width, self._stream.height = self.width - self.width % 2, self.height - self.height % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"preset": "ultrafast", "crf": "23"}
+
+    def write(self, frame: np.ndarray) -> None:
+        frame = frame[: self._stream.height, : self._stream.width]
+        video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
+        for packet in self._stream.encode(video_frame):
+            self._container.mux(packet)
+
+    def release(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+
+class VideoSink:
+    """Write BGR frames of one size to a video file; always finalized on exit.
+
+    Refuses to replace an existing file unless ``overwrite``. Frames of another
+    size (a camera switching resolution) are resized to the first frame's size.
+    """
+
+    def __init__(self, path: str | Path, width: int, height: int, fps: float,
+                 codec: str = DEFAULT_CODEC, overwrite: bool = False) -> None:
+        self.path = Path(path)
+        self.codec = check_codec(codec, self.path)
+        check_output_path(self.path, overwrite)
+        self.size = (int(width), int(height))
+        self.fps = float(fps)
+        self.frames_written = 0
+        self._writer: cv2.VideoWriter | _PyAVWriter | None = None
+
+    def open(self) -> "VideoSink":
+        fourcc = CODECS[self.codec][0]
+        try:
+            if fourcc is None:
+                self._writer = _PyAVWriter(self.path, *self.size, self.fps)
+            else:
+                writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+                if not writer.isOpened():
+                    writer.release()
+                    raise OutputError(f"cannot write {self.path} with codec {self.codec}: OpenCV could not "
+                                      "open a writer (is the folder writable? try --codec mjpg with .avi)")
+                self._writer = writer
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc}") from exc
+        log.info("recording to %s (%s, %dx%d, %.2f fps)", self.path, self.codec, *self.size, self.fps)
+        return self
+
+    def write(self, frame: np.ndarray) -> None:
+        if self._writer is None:
+            raise OutputError(f"{self.path} is not open for writing")
+        if (frame.shape[1], frame.shape[0]) != self.size:
+            frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        self._writer.write(frame)
+        self.frames_written += 1
+
+    def close(self) -> None:
+        """Finalize the file (write the index/trailer). Safe to call twice."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.release()
+            log.info("finalized %s: %d frames", self.path, self.frames_written)
+
+    def __enter__(self) -> "VideoSink":
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def next_free_path(path: Path) -> Path:
+    """``path``, or ``name-2.ext``, ``name-3.ext``... whichever does not exist yet."""
+    if not path.exists():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OutputError(f"too many files named like {path}")
+
+
+def video_frame_count(path: str | Path) -> int:
+    """Frames in a video file, counted by decoding (the header can lie)."""
+    capture = cv2.VideoCapture(os.fspath(path))
+    count = 0
+    try:
+        while capture.grab():
+            count += 1
+    finally:
+        capture.release()
+    return count

@@ -1,0 +1,163 @@
+"""One thread that feeds annotated frames to the file sinks, through a bounded queue.
+
+The engine never waits on disk: it hands each annotated frame to
+:class:`SinkThread`, whose queue is bounded (back-pressure, no growth). The
+thread writes the video frame, then the frame's log line, so a log line always
+means the frame is in the file. ``close()`` drains the queue, finalizes every
+sink, and joins the thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Protocol, TextIO
+
+import numpy as np
+
+from ..engine.stream import Explanation
+from ..errors import OutputError
+from ..render.overlay import peak_xy
+from .files import check_output_path
+
+log = logging.getLogger(__name__)
+
+JOIN_TIMEOUT_S = 10.0
+
+
+@dataclass
+class Annotated:
+    """An annotated frame on its way to the sinks, with its stage timings (ms)."""
+
+    image: np.ndarray
+    explanation: Explanation
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+class Sink(Protocol):
+    def write_annotated(self, item: Annotated) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class VideoFileSink:
+    """Adapts a :class:`~stream_cam.sinks.video.VideoSink` to the Sink protocol."""
+
+    def __init__(self, video) -> None:
+        self.video = video
+
+    def write_annotated(self, item: Annotated) -> None:
+        start = time.perf_counter()
+        self.video.write(item.image)
+        item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
+
+    def close(self) -> None:
+        self.video.close()
+
+
+class JsonlLog:
+    """One JSON line per frame: index, time, top-k, explained class and peak, stage ms."""
+
+    def __init__(self, path: str | Path, label: Callable[[int], str], overwrite: bool = False) -> None:
+        self.path = Path(path)
+        check_output_path(self.path, overwrite)
+        self._label = label
+        try:
+            self._file: TextIO | None = self.path.open("w" if overwrite else "x", encoding="utf-8")
+        except OSError as exc:
+            raise OutputError(f"cannot write log {self.path}: {exc.strerror}") from exc
+        self.lines = 0
+
+    def record(self, item: Annotated) -> dict:
+        e = item.explanation
+        height, width = e.frame.image.shape[:2]
+        score = dict(e.top).get(e.class_index)
+        return {
+            "frame": e.frame.index,
+            "t": round(e.frame.timestamp, 4),
+            "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
+            "explained": {"index": e.class_index, "label": self._label(e.class_index),
+                          "score": None if score is None else round(score, 6),
+                          "peak_xy": list(peak_xy(e.heatmap, height, width))},
+            "ms": {k: round(v, 3) for k, v in item.timings.items()},
+        }
+
+    def write_annotated(self, item: Annotated) -> None:
+        if self._file is None:
+            return
+        self._file.write(json.dumps(self.record(item)) + "\n")
+        self._file.flush()
+        self.lines += 1
+
+    def close(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+_STOP = object()
+
+
+class SinkThread:
+    """Runs sinks in one background thread, fed by a bounded queue."""
+
+    def __init__(self, sinks: list[Sink], maxsize: int = 8) -> None:
+        self.sinks = list(sinks)
+        self.failure: BaseException | None = None
+        self.written = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._thread = threading.Thread(target=self._run, name="stream_cam-sinks", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if self.failure is not None:
+                continue  # drain without writing after a failure
+            try:
+                if callable(item):
+                    item()
+                    continue
+                for sink in self.sinks:
+                    sink.write_annotated(item)
+                self.written += 1
+            except (OSError, ValueError, RuntimeError) as exc:
+                self.failure = exc
+                log.debug("sink failed", exc_info=True)
+
+    def put(self, item: Annotated) -> None:
+        """Queue a frame; blocks while the queue is full (the writer sets the pace)."""
+        if self.failure is not None:
+            raise OutputError(f"writing failed: {self.failure}") from self.failure
+        self._queue.put(item)
+
+    def call(self, command: Callable[[], None]) -> None:
+        """Run ``command`` in the writer thread, in order with the frames (start/stop recording)."""
+        self._queue.put(command)
+
+    def close(self) -> None:
+        """Write what is queued, finalize every sink, join the thread."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join(JOIN_TIMEOUT_S)
+            if self._thread.is_alive():
+                log.warning("the writer thread did not finish within %.0f s", JOIN_TIMEOUT_S)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except (OSError, ValueError, RuntimeError) as exc:
+                self.failure = self.failure or exc
+        self.sinks.clear()
+
+    def __enter__(self) -> "SinkThread":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
