@@ -62,3 +62,33 @@ def photos():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+def write_clip(path, frames: int = 40, fps: float = 12.0, size: tuple[int, int] = (160, 120), cut_every: int = 0):
+    """A small mp4v clip panning across real photos (cat, then coffee after a cut)."""
+    import cv2
+
+    from stream_cam.sources.images import builtin_image
+
+    photos = [cv2.cvtColor(builtin_image(n), cv2.COLOR_RGB2BGR) for n in ("chelsea", "coffee")]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        photo = photos[(i // cut_every) % 2] if cut_every else photos[0]
+        h, w = photo.shape[:2]
+        x = int((w - 300) * i / max(frames - 1, 1))
+        writer.write(cv2.resize(photo[:, x:x + 300], size, interpolation=cv2.INTER_AREA))
+    writer.release()
+    return path
+
+
+@pytest.fixture
+def clip(tmp_path):
+    return write_clip(tmp_path / "clip.mp4")
+
+
+@pytest.fixture
+def tiny_cam():
+    from stream_cam.engine.gradcam import GradCAM
+
+    return GradCAM(tiny_cnn(classes=8))

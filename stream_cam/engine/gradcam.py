@@ -159,6 +159,11 @@ class CAM:
         probabilities, chosen, heatmaps = fn(tf.convert_to_tensor(images, tf.float32), tf.constant(targets))
         return CAMResult(heatmaps.numpy(), probabilities.numpy(), chosen.numpy())
 
+    def warm_up(self, k: int = 1) -> None:
+        """Trace and run the graph once, so the first real frame is not slow."""
+        h, w = self.model.input_size
+        self.explain(np.zeros((1, h, w, 3), np.float32), np.full((1, k), -1, np.int32))
+
     def targets_for(self, n: int, classes: ClassSpec = None, top_k: int | None = None) -> np.ndarray:
         """The (N, K) targets array for the ways of naming classes that __call__ accepts."""
         if classes is not None and top_k is not None:

@@ -109,6 +109,7 @@ class LiveRun:
 
     def run(self) -> LiveStats:
         options = self.options
+        self.cam.warm_up()  # before the source starts: no frames dropped while tracing
         reader = self._open()
         info = reader.info
         source = LatestFrames(reader, pace=not info.live, loop=options.loop, reopen=self._open)

@@ -8,6 +8,7 @@ put between them, and each file is finalized when it stops.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 from .video import VideoSink
@@ -43,7 +44,9 @@ class Recorder:
             path, self._pending = self._pending, None
             self.video = VideoSink(path, width, height, self.fps, self.codec, self.overwrite).open()
         if self.video is not None:
+            start = time.perf_counter()
             self.video.write(item.image)
+            item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
 
     def close(self) -> None:
         self.stop()

@@ -84,7 +84,7 @@ class JsonlLog:
             "explained": {"index": e.class_index, "label": self._label(e.class_index),
                           "score": None if score is None else round(score, 6),
                           "peak_xy": list(peak_xy(e.heatmap, height, width))},
-            "ms": {k: round(v, 3) for k, v in item.timings.items()},
+            "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
         }
 
     def write_annotated(self, item: Annotated) -> None:

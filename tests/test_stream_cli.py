@@ -1,0 +1,126 @@
+"""live, video and demo as a user runs them: subprocesses, signals, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import write_clip
+from stream_cam.sinks.video import video_frame_count
+from test_cli import REPO, assert_one_line_error, run
+
+
+def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "stream_cam", *args], cwd=cwd, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return len(path.read_text().splitlines())
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.stderr.read()}")
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {n} lines")
+
+
+def test_video_command_round_trip_and_several_inputs(tmp_path):
+    write_clip(tmp_path / "a.mp4", frames=20, fps=10)
+    write_clip(tmp_path / "b.mp4", frames=13, fps=25, size=(96, 64))
+    result = run("video", "a.mp4", "-o", "a_cam.mp4", "--log", "a.jsonl", "--batch", "8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert video_frame_count(tmp_path / "a_cam.mp4") == 20
+    assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 20
+    result = run("video", "a.mp4", "b.mp4", "-o", "outs", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert video_frame_count(tmp_path / "outs" / "a_gradcam.mp4") == 20
+    assert video_frame_count(tmp_path / "outs" / "b_gradcam.mp4") == 13
+    assert "frame/s" in result.stderr  # the tqdm progress bar
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_recording_leaves_a_playable_file(tmp_path, signum):
+    write_clip(tmp_path / "clip.mp4", frames=30, fps=15)
+    proc = start("live", "--source", "clip.mp4", "--loop", "--no-window", "--record", "rec.mp4",
+                 "--log", "rec.jsonl", cwd=tmp_path)
+    logged = wait_for_lines(tmp_path / "rec.jsonl", 10, proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "recorded rec.mp4" in out
+    assert video_frame_count(tmp_path / "rec.mp4") >= logged
+    assert "Traceback" not in err
+
+
+def test_demo_runs_headless_and_writes_its_video(tmp_path):
+    result = run("demo", "--no-window", "-o", "demo.mp4", "--seconds-per-scene", "0.4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "wrote the demo video to" in result.stdout
+    assert video_frame_count(tmp_path / "demo.mp4") == 5 * 12
+
+
+def test_demo_without_a_display_never_overwrites(tmp_path):
+    (tmp_path / "stream_cam_demo.mp4").write_bytes(b"an older demo")
+    result = run("demo", "--seconds-per-scene", "0.2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "no display" in result.stdout and "stream_cam_demo-2.mp4" in result.stdout
+    assert (tmp_path / "stream_cam_demo.mp4").read_bytes() == b"an older demo"
+
+
+def test_unopenable_camera_fails_fast(tmp_path):
+    start_time = time.monotonic()
+    assert_one_line_error(run("live", "--source", "7", "--no-window", cwd=tmp_path), "cannot open camera 7")
+    assert time.monotonic() - start_time < 60  # most of it is loading TensorFlow
+
+
+def test_silent_url_fails_within_seconds(tmp_path):
+    with socket.socket() as server:  # accepts connections, never answers
+        server.bind(("127.0.0.1", 0))
+        server.listen(4)
+        port = server.getsockname()[1]
+        result = run("live", "--source", f"http://127.0.0.1:{port}/stream.mjpg", "--no-window", cwd=tmp_path)
+    assert_one_line_error(result, "cannot open stream", "no answer within 5 s")
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["live", "--source", "clip.mp4", "--no-window", "--record", "r.mp4", "--codec", "divx"], ["unknown codec"]),
+        (["live", "--source", "clip.mp4", "--no-window", "--record", "mine.mp4"], ["already exists"]),
+        (["live", "--source", "missing.mp4", "--no-window"], ["missing.mp4: no such file"]),
+        (["live", "--smooth", "1.5"], ["--smooth"]),
+        (["video", "clip.mp4", "-o", "o.mp4", "--batch", "0"], ["--batch"]),
+        (["video", "notvideo.mp4", "-o", "o.mp4"], ["not a video"]),
+        (["video", "clip.mp4", "-o", "o.avi", "--codec", "mp4v"], ["mp4v needs a"]),
+    ],
+)
+def test_stream_bad_input_gives_one_clear_line(tmp_path, args, fragments):
+    write_clip(tmp_path / "clip.mp4", frames=5)
+    (tmp_path / "mine.mp4").write_bytes(b"keep")
+    (tmp_path / "notvideo.mp4").write_text("text, not video")
+    assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
+    assert (tmp_path / "mine.mp4").read_bytes() == b"keep"
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_live_log_matches_the_issue_format(tmp_path):
+    write_clip(tmp_path / "clip.mp4", frames=12, fps=30)
+    result = run("live", "--source", "clip.mp4", "--no-window", "--log", "l.jsonl", "--top-k", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    assert records and all(len(r["top"]) == 3 for r in records)
+    first = records[0]
+    assert set(first) == {"frame", "t", "top", "explained", "ms"}
+    assert set(first["explained"]) == {"index", "label", "score", "peak_xy"}
+    assert set(first["ms"]) == {"capture", "engine", "render", "write"}

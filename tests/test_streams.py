@@ -1,0 +1,234 @@
+"""Streams in-process: ordered and newest-frame sources, the live loop, smoothing, sinks."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from stream_cam.engine.stream import ClassChoice, StreamExplainer, TemporalSmoother
+from stream_cam.errors import InputError
+from stream_cam.jobs.controls import Controls
+from stream_cam.jobs.live import LiveOptions, LiveRun
+from stream_cam.jobs.video import VideoOptions, process_video
+from stream_cam.render.hud import HudState, draw_hud
+from stream_cam.sinks.video import VideoSink, video_frame_count
+from stream_cam.sources.video import ArrayReader, LatestFrames, OrderedFrames, open_reader, sane_fps
+
+
+def numbered_frames(n: int, size=(64, 48)):
+    """Frames that carry their own index in the pixel values."""
+    return [np.full((size[1], size[0], 3), i % 256, np.uint8) for i in range(n)]
+
+
+def no_stream_threads() -> bool:
+    return not any(t.name.startswith("stream_cam") for t in threading.enumerate())
+
+
+def test_ordered_source_keeps_every_frame_in_order():
+    frames = OrderedFrames(ArrayReader(numbered_frames(300)), maxsize=4)
+    seen = []
+    for frame in frames:
+        seen.append(int(frame.image[0, 0, 0]))
+        if frame.index % 50 == 0:
+            time.sleep(0.01)  # a slow consumer: the reader waits, nothing is lost
+    frames.close()
+    assert seen == [i % 256 for i in range(300)]
+    assert no_stream_threads()
+
+
+def test_latest_source_drops_stale_frames_and_stays_fresh():
+    produced = []
+
+    def camera(i):  # a source much faster than its consumer
+        produced.append(time.perf_counter())
+        time.sleep(0.001)
+        return np.full((48, 64, 3), i % 256, np.uint8) if i < 3000 else None
+
+    source = LatestFrames(ArrayReader(camera, fps=1000, live=True))
+    indices, ages = [], []
+    for _ in range(20):
+        frame = source.get(timeout=2)
+        ages.append(time.perf_counter() - frame.captured_at)
+        indices.append(frame.index)
+        time.sleep(0.02)  # a slow engine
+    source.close()
+    assert indices == sorted(indices) and len(set(indices)) == 20
+    assert source.dropped > 50  # stale frames were skipped, not queued
+    # Only the newest frame is ever held: a frame is never older than ~one consumer step.
+    assert max(ages) < 0.5 and np.median(ages) < 0.05
+    assert no_stream_threads()
+
+
+def test_file_played_live_keeps_its_own_pace():
+    reader = ArrayReader(numbered_frames(15), fps=50)
+    source = LatestFrames(reader, pace=True)
+    start = time.perf_counter()
+    got = [source.get(timeout=2) for _ in range(15)]
+    elapsed = time.perf_counter() - start
+    source.close()
+    assert [f.index for f in got] == list(range(15))  # a fast consumer gets every frame
+    assert elapsed >= 14 / 50 * 0.9  # ...but not faster than 50 fps
+
+
+def test_camera_reporting_zero_fps_falls_back_to_30():
+    assert sane_fps(0.0) == 30.0 and sane_fps(float("nan")) == 30.0 and sane_fps(25.0) == 25.0
+
+
+def test_live_run_on_a_fast_source(tiny_cam, tmp_path):
+    def camera(i):
+        time.sleep(0.002)
+        return np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+
+    options = LiveOptions(window=False, max_frames=40, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl")
+    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500, live=True)).run()
+    assert stats.shown == 40 and stats.dropped > 0
+    assert np.percentile(stats.latencies_ms, 95) < 500
+    (path, frames), = stats.recordings
+    assert frames == 40 and video_frame_count(path) == 40
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 40
+    assert no_stream_threads()
+
+
+def test_live_cleanup_runs_when_the_engine_raises(tiny_cam, tmp_path):
+    calls = {"n": 0}
+    real_explain = tiny_cam.explain
+
+    def failing_explain(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] > 12:  # 1 warm-up call, then 11 frames
+            raise RuntimeError("engine exploded")
+        return real_explain(*args, **kwargs)
+
+    tiny_cam.explain = failing_explain
+    reader = lambda: ArrayReader(numbered_frames(1000, (160, 120)), fps=200)  # noqa: E731
+    run = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), reader)
+    with pytest.raises(RuntimeError, match="exploded"):
+        run.run()
+    (path, frames), = run.recorder.finished
+    assert frames == 11 and video_frame_count(path) == 11  # finalized and playable
+    assert no_stream_threads()
+
+
+def test_video_round_trip_keeps_count_fps_and_size(tiny_cam, clip, tmp_path):
+    out = tmp_path / "out.mp4"
+    result = process_video(tiny_cam, open_reader(str(clip)), out,
+                           VideoOptions(batch=3, log=tmp_path / "log.jsonl", progress=False))
+    assert result.frames == 40 == video_frame_count(out)
+    capture = cv2.VideoCapture(str(out))
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
+    assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (160, 120)
+    capture.release()
+    lines = (tmp_path / "log.jsonl").read_text().splitlines()
+    assert len(lines) == 40
+    import json
+
+    records = [json.loads(line) for line in lines]
+    assert [r["frame"] for r in records] == list(range(40))
+    assert records[12]["t"] == pytest.approx(1.0)
+    assert set(records[0]["ms"]) == {"capture", "engine", "render", "write"}
+    assert not list(tmp_path.glob(".*part*"))
+
+
+def test_overlay_is_drawn_on_the_frame_the_engine_saw(tiny_cam, tmp_path):
+    # Frames alternate black and white: a heatmap computed for one frame and drawn on the
+    # next would show in the log as a mismatch between frame index and its content.
+    frames = [np.full((32, 32, 3), 255 * (i % 2), np.uint8) for i in range(16)]
+    explainer = StreamExplainer(tiny_cam)
+    source = OrderedFrames(ArrayReader(frames))
+    for frame in source:
+        (explanation,) = explainer.explain([frame])
+        assert explanation.frame is frame
+        single = tiny_cam(cv2.cvtColor(frame.image, cv2.COLOR_BGR2RGB))
+        np.testing.assert_allclose(explanation.heatmap, single.heatmaps[0], atol=1e-5)
+    source.close()
+
+
+def test_smoother_blends_and_resets_on_cut_and_class_change():
+    smoother = TemporalSmoother(0.5)
+    scene = np.full((48, 64, 3), 100, np.uint8)
+    a, b = np.zeros((7, 7), np.float32), np.ones((7, 7), np.float32)
+    assert smoother(a, 1, scene)[1] is False
+    blended, smoothed = smoother(b, 1, scene)
+    assert smoothed and np.allclose(blended, 0.5)
+    assert smoother(b, 2, scene)[0] is b  # the class changed: reset
+    cut = np.full((48, 64, 3), 250, np.uint8)
+    out, smoothed = smoother(a, 2, cut)
+    assert not smoothed and out is a  # the scene cut: reset
+    with pytest.raises(InputError):
+        TemporalSmoother(1.0)
+
+
+def test_keys_change_the_controls():
+    controls = Controls(ClassChoice(top_k=5))
+    assert controls.choice.target() == -1
+    controls.handle_key(ord("c"))
+    assert controls.choice.target() == -2
+    controls.handle_key(ord("4"))
+    assert controls.choice.target() == -4
+    controls.handle_key(ord("+"))
+    assert controls.alpha == 0.5
+    controls.handle_key(ord("m"))
+    assert controls.colormap == "turbo"
+    for key in " hr?sf":
+        controls.handle_key(ord(key))
+    assert controls.paused and not controls.show_hud and controls.show_keys
+    assert controls.toggle_record and controls.snapshot and controls.toggle_fullscreen
+    controls.handle_key(27)
+    assert controls.quit
+    fixed = ClassChoice(classes=[285, 967])
+    fixed.cycle()
+    assert fixed.target() == 967
+
+
+@pytest.mark.parametrize("size", [(640, 480), (1920, 1080)])
+def test_hud_fits_and_scales(size):
+    width, height = size
+    frame = np.full((height, width, 3), 128, np.uint8)
+    state = HudState(top=[("Egyptian cat", 0.78), ("tiger cat, a very long synonym list", 0.1)], explained=0,
+                     fps=29.7, source="camera 0", recording=True)
+    draw_hud(frame, state)
+    darkened = np.flatnonzero(frame[2, :, 0] < 100)  # the top-k panel's first row of pixels
+    assert darkened.min() == 0 and darkened.max() < width * 0.75  # most of the picture stays visible
+    yellow = (frame[..., 0] < 50) & (frame[..., 1] > 180) & (frame[..., 2] > 230)
+    assert yellow[: height // 4, : width // 2].sum() > 20  # the explained class is highlighted
+    # Text is larger on the larger frame: the highlighted area grows with the frame.
+    assert yellow.sum() > (200 if width > 1000 else 20)
+
+
+def test_video_sink_is_finalized_when_an_exception_is_raised(tmp_path):
+    path = tmp_path / "partial.mp4"
+    with pytest.raises(KeyError):
+        with VideoSink(path, 64, 48, 10.0) as sink:
+            for i in range(7):
+                sink.write(np.full((48, 64, 3), i * 30, np.uint8))
+            raise KeyError("boom")
+    assert video_frame_count(path) == 7
+
+
+def test_video_sink_refuses_bad_codecs_and_existing_files(tmp_path):
+    existing = tmp_path / "mine.mp4"
+    existing.write_bytes(b"keep me")
+    with pytest.raises(InputError, match="unknown codec 'divx'"):
+        VideoSink(tmp_path / "a.mp4", 64, 48, 10, codec="divx")
+    with pytest.raises(InputError, match="mjpg needs a .avi"):
+        VideoSink(tmp_path / "a.mp4", 64, 48, 10, codec="mjpg")
+    with pytest.raises(OSError, match="already exists"):
+        VideoSink(existing, 64, 48, 10)
+    assert existing.read_bytes() == b"keep me"
+
+
+def test_h264_recording_with_pyav(tmp_path):
+    path = tmp_path / "web.mp4"
+    with VideoSink(path, 65, 49, 15.0, codec="h264") as sink:  # odd sizes are trimmed to even
+        for i in range(10):
+            sink.write(np.full((49, 65, 3), i * 20, np.uint8))
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264"
+        assert sum(1 for _ in container.decode(stream)) == 10
