@@ -295,3 +295,15 @@ def test_target_batchnorm_is_not_folded(rng):
     cam = GradCAM(model, "sep_bn")
     names = {l.name for l in cam._cam_model.layers}
     assert "sep_bn" in names and "sep" in names
+
+
+def test_rank_targets_beyond_k(tiny_model, rng):
+    # The live view's "explain rank 3" asks for one map of the third class.
+    cam = GradCAM(tiny_model)
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    top3 = cam.explain(x, [[-1, -2, -3]] * 2)
+    third = cam.explain(x, [[-3]] * 2)
+    np.testing.assert_array_equal(third.class_indices[:, 0], top3.class_indices[:, 2])
+    np.testing.assert_allclose(third.heatmaps[:, 0], top3.heatmaps[:, 2], atol=1e-6)
+    with pytest.raises(InputError, match="out of range"):
+        cam.explain(x, [[-6]] * 2)

@@ -25,6 +25,7 @@ from .graph import build_cam_model
 log = logging.getLogger(__name__)
 
 ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
+MAX_RANK = 5  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 
 
 @dataclass(frozen=True)
@@ -120,8 +121,9 @@ class CAM:
             activations, head_input = self._cam_model(images, training=False)
             logits = self._head.logits(head_input)
             # 2. Class choice: target >= 0 is a class index, -r means "rank r" (-1 = top-1).
-            _, order = tf.math.top_k(logits, k=k)
-            ranks = tf.clip_by_value(-targets - 1, 0, k - 1)
+            ranked = self._ranks(k)
+            _, order = tf.math.top_k(logits, k=ranked)
+            ranks = tf.clip_by_value(-targets - 1, 0, ranked - 1)
             chosen = tf.where(targets >= 0, targets, tf.gather(order, ranks, batch_dims=1))
             scores = tf.gather(logits, chosen, batch_dims=1)
             columns = [scores[:, j] for j in range(k)]
@@ -139,20 +141,24 @@ class CAM:
         probabilities = self._head.probabilities(logits)
         return probabilities, chosen, tf.stack(heatmaps, axis=1)
 
+    def _ranks(self, k: int) -> int:
+        """How many ranks a graph for K targets can resolve."""
+        return min(max(k, MAX_RANK), self.num_classes)
+
     # -- public calls -------------------------------------------------------
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         """Run the compiled graph on already-preprocessed input.
 
         ``images``: float32 ``(N, h, w, 3)`` at the model's input size.
         ``targets``: int ``(N, K)``; a value >= 0 is a class index, -r means the
-        r-th most likely class (r <= K). Heatmaps come back as ``(N, K, h, w)``.
+        r-th most likely class (r <= max(K, 5)). Heatmaps come back as ``(N, K, h, w)``.
         """
         tf = self._tf
         targets = np.asarray(targets, np.int32)
         if targets.ndim != 2 or len(targets) != len(images):
             raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
         k = targets.shape[1]
-        if (targets >= self.num_classes).any() or (targets < -k).any():
+        if (targets >= self.num_classes).any() or (targets < -self._ranks(k)).any():
             bad = int(targets.max() if (targets >= self.num_classes).any() else targets.min())
             raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
         fn = self._graph(k)

@@ -11,9 +11,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..sources.video import Frame
-from .gradcam import CAM
-
-MAX_RANK = 5  # the 1-5 keys
+from .gradcam import CAM, MAX_RANK
 
 
 @dataclass

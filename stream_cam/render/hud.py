@@ -46,7 +46,9 @@ class HudState:
 
 
 def _unit(frame: np.ndarray, scale: float) -> float:
-    return max(frame.shape[0] / 720.0, 0.55) * scale
+    """1.0 on a 960x720 frame; follows the smaller side so the HUD fits any aspect."""
+    height, width = frame.shape[:2]
+    return max(min(height / 720.0, width / 960.0), 0.35) * scale
 
 
 def _panel(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, opacity: float = 0.55) -> None:

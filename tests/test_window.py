@@ -1,0 +1,111 @@
+"""The live window under a real X server (Xvfb): keys sent with xdotool, screenshots read back.
+
+.ci/run installs xvfb, xdotool and imagemagick; these tests start their own Xvfb.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import write_clip
+from stream_cam.sinks.video import video_frame_count
+from test_stream_cli import start, wait_for_lines
+
+TOOLS = ("Xvfb", "xdotool", "import")
+
+
+@pytest.fixture(scope="module")
+def display():
+    missing = [tool for tool in TOOLS if shutil.which(tool) is None]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)}: apt-get install xvfb xdotool imagemagick (see .ci/run)")
+    number = next(n for n in range(90, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists()
+                  and not Path(f"/tmp/.X{n}-lock").exists())
+    server = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 20
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        if time.monotonic() > deadline or server.poll() is not None:
+            server.kill()
+            pytest.fail("Xvfb did not start")
+        time.sleep(0.1)
+    yield f":{number}"
+    server.terminate()
+    server.wait(10)
+
+
+def xdotool(display: str, *args: str) -> str:
+    result = subprocess.run(["xdotool", *args], env={**os.environ, "DISPLAY": display},
+                            capture_output=True, text=True, timeout=30)
+    return result.stdout.strip()
+
+
+def press(display: str, key: str) -> None:
+    window = xdotool(display, "search", "--sync", "--name", "stream_cam").splitlines()[0]
+    xdotool(display, "windowfocus", "--sync", window)
+    xdotool(display, "key", "--clearmodifiers", key)
+
+
+def screenshot(display: str, path: Path) -> np.ndarray:
+    subprocess.run(["import", "-display", display, "-window", "root", str(path)], check=True, timeout=30)
+    return cv2.imread(str(path))
+
+
+def records(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_window_keys_hud_and_heatmap(display, tmp_path):
+    write_clip(tmp_path / "clip.mp4", frames=60, fps=15, size=(480, 360))
+    log = tmp_path / "log.jsonl"
+    proc = start("live", "--source", "clip.mp4", "--loop", "--log", "log.jsonl", "--smooth", "0",
+                 cwd=tmp_path, env={"DISPLAY": display})
+    try:
+        wait_for_lines(log, 8, proc)
+
+        # What a person sees: the HUD (yellow highlighted class, dark panel) and a jet heatmap.
+        shot = screenshot(display, tmp_path / "window.png")
+        content = shot[(shot.sum(axis=2) > 0).any(axis=1)][:, (shot.sum(axis=2) > 0).any(axis=0)]
+        assert content.shape[0] >= 100 and content.shape[1] >= 150, "no window on screen"
+        b, g, r = (content[..., i].astype(int) for i in range(3))
+        yellow = (r > 220) & (g > 180) & (b < 60)
+        assert yellow.sum() > 30, "the HUD's highlighted class is missing"
+        # Jet colours are far more saturated than the grey-brown cat photo under them.
+        picture = content[content.shape[0] // 3: -content.shape[0] // 6]
+        saturation = cv2.cvtColor(picture, cv2.COLOR_BGR2HSV)[..., 1]
+        raw = cv2.VideoCapture(str(tmp_path / "clip.mp4")).read()[1]
+        raw_saturation = cv2.cvtColor(raw, cv2.COLOR_BGR2HSV)[..., 1]
+        assert saturation.mean() > raw_saturation.mean() + 40, "no heatmap colours"
+
+        # c: the explained class moves from rank 1 to rank 2.
+        press(display, "c")
+        before = len(records(log))
+        wait_for_lines(log, before + 10, proc)
+        last = records(log)[-5:]
+        assert all(r["explained"]["index"] == r["top"][1]["index"] for r in last)
+
+        # r twice: a recording starts and is finalized.
+        press(display, "r")
+        wait_for_lines(log, len(records(log)) + 8, proc)
+        press(display, "r")
+        wait_for_lines(log, len(records(log)) + 3, proc)
+
+        # q quits.
+        press(display, "q")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    recordings = list(tmp_path.glob("stream_cam_*.mp4"))
+    assert len(recordings) == 1 and video_frame_count(recordings[0]) >= 8
