@@ -120,6 +120,10 @@ class StreamExplainer:
             explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed))
         return explanations
 
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        """One BGR frame -> its model input (1, h, w, 3); safe to call from another thread."""
+        return self.cam.model.preprocess(image, bgr=True)
+
     def _preprocess(self, frames: Sequence[Frame]) -> np.ndarray:
-        # Frames may differ in size (a camera changing resolution): resize each.
-        return np.concatenate([self.cam.model.preprocess(f.image, bgr=True) for f in frames])
+        # Frames may differ in size (a camera changing resolution): each is resized alone.
+        return np.concatenate([f.prepared if f.prepared is not None else self.prepare(f.image) for f in frames])

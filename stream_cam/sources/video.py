@@ -59,6 +59,7 @@ class Frame:
     image: np.ndarray
     timestamp: float  # seconds in the source's own timeline (index / fps for files)
     captured_at: float  # time.perf_counter() when the reader got it
+    prepared: np.ndarray | None = None  # model input, when the reader thread prepared it
 
 
 class Reader(Protocol):
@@ -219,11 +220,17 @@ _END = object()
 
 
 class OrderedFrames(_Pump):
-    """Every frame in order, through a bounded queue (video files)."""
+    """Every frame in order, through a bounded queue (video files).
 
-    def __init__(self, reader: Reader, maxsize: int = 16) -> None:
+    ``prepare`` (e.g. the model's preprocessing) runs in the reader thread, so it
+    overlaps with the engine instead of delaying it.
+    """
+
+    def __init__(self, reader: Reader, maxsize: int = 16,
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
         super().__init__(reader, "stream_cam-reader")
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
+        self._prepare = prepare
         self._thread.start()
 
     def _run(self) -> None:
@@ -233,7 +240,10 @@ class OrderedFrames(_Pump):
             image = self.reader.read()
             if image is None:
                 break
-            if not self._put(Frame(index, image, index / fps, time.perf_counter())):
+            frame = Frame(index, image, index / fps, time.perf_counter())
+            if self._prepare is not None:
+                frame.prepared = self._prepare(image)
+            if not self._put(frame):
                 return
             index += 1
 
