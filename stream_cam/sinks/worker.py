@@ -32,12 +32,9 @@ JOIN_TIMEOUT_S = 10.0
 
 @dataclass
 class Annotated:
-    """An annotated frame on its way to the sinks, with its stage timings (ms).
+    """An annotated frame on its way to the sinks, with its stage timings (ms)."""
 
-    ``image`` may be None when the sink thread's ``render`` draws it.
-    """
-
-    image: np.ndarray | None
+    image: np.ndarray | None  # filled by the job's render step before it is queued
     explanation: Explanation
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -109,10 +106,8 @@ _STOP = object()
 class SinkThread:
     """Runs sinks in one background thread, fed by a bounded queue."""
 
-    def __init__(self, sinks: list[Sink], maxsize: int = 8,
-                 render: Callable[[Annotated], None] | None = None) -> None:
+    def __init__(self, sinks: list[Sink], maxsize: int = 8) -> None:
         self.sinks = list(sinks)
-        self._render = render  # draws item.image in this thread (video files)
         self.failure: BaseException | None = None
         self.written = 0
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
@@ -130,8 +125,6 @@ class SinkThread:
                 if callable(item):
                     item()
                     continue
-                if self._render is not None:
-                    self._render(item)
                 for sink in self.sinks:
                     sink.write_annotated(item)
                 self.written += 1
