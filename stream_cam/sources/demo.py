@@ -27,7 +27,7 @@ class Scene:
 
 
 SCENES = (
-    Scene("chelsea", (0.6, 0.45), 1.8),
+    Scene("chelsea", (0.55, 0.45), 1.4),
     Scene("coffee", (0.5, 0.4), 1.5),
     Scene("stereo_motorcycle", (0.5, 0.55), 1.4),
     Scene("rocket", (0.45, 0.3), 1.7),
