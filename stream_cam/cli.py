@@ -102,6 +102,32 @@ def _add_stream_options(parser: argparse.ArgumentParser, smooth_default: float) 
     group.add_argument("--overwrite", action="store_true", help="replace existing output files")
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 < value <= 86400:
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 (and at most a day), got {text}")
+    return value
+
+
+def _add_kiosk_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("kiosk")
+    group.add_argument("--kiosk", action="store_true",
+                       help="unattended: fullscreen, large HUD, colour legend, loops and reconnects; "
+                            "only Esc pressed twice (or SIGTERM) ends it")
+    group.add_argument("--cycle", type=_positive_seconds, metavar="SECONDS",
+                       help="cycle the explained class through the top-k every SECONDS")
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("browser view")
+    group.add_argument("--serve", metavar="[HOST:]PORT",
+                       help="serve a live page at http://HOST:PORT/ (host 127.0.0.1 unless given)")
+    group.add_argument("--token", help="required when serving beyond loopback; viewers add ?token=...")
+
+
 KEYS_EPILOG = """window keys:
   q / Esc  quit                 space  pause
   c        cycle the explained class through the top-k;  1-5  explain the class at that rank
@@ -143,6 +169,8 @@ def build_parser() -> OneLineParser:
     live.add_argument("--no-window", dest="window", action="store_false", help="run without a window")
     live.add_argument("--fullscreen", action="store_true")
     live.add_argument("--max-frames", type=_positive_int(10**9), help="stop after this many frames")
+    _add_kiosk_options(live)
+    _add_serve_options(live)
     _add_stream_options(live, smooth_default=0.5)
     _add_model_options(live)
     _add_render_options(live)
@@ -155,6 +183,7 @@ def build_parser() -> OneLineParser:
                        help="output file for one input, or a folder for several")
     video.add_argument("--batch", type=_positive_int(256), default=8, help="frames per engine call (default 8)")
     video.add_argument("--no-hud", dest="hud", action="store_false", help="heatmap only, no text")
+    _add_serve_options(video)
     _add_stream_options(video, smooth_default=0.0)
     _add_model_options(video)
     _add_render_options(video)
@@ -168,6 +197,8 @@ def build_parser() -> OneLineParser:
     demo.add_argument("-o", "--output", type=Path, metavar="OUT.mp4",
                       help="where to write the video (default: stream_cam_demo.mp4, never overwriting)")
     demo.add_argument("--seconds-per-scene", type=float, default=3.0, help=argparse.SUPPRESS)
+    _add_kiosk_options(demo)
+    _add_serve_options(demo)
     _add_stream_options(demo, smooth_default=0.5)
     _add_model_options(demo)
     _add_render_options(demo)
@@ -213,11 +244,26 @@ def _class_indices(args: argparse.Namespace, cam) -> list[int]:
     return [resolve_class(c, cam.model.labels) for c in args.classes]
 
 
+def _serve_address(args: argparse.Namespace):
+    """Parse and check --serve/--token before any work; None when not serving."""
+    from .web.server import check_token, parse_address, probe_port
+
+    if getattr(args, "serve", None) is None:
+        if getattr(args, "token", None):
+            raise InputError("--token goes with --serve")
+        return None
+    address = parse_address(args.serve)
+    check_token(address, args.token)
+    probe_port(address)  # a port in use fails now, not after loading the model
+    return address
+
+
 def _live_options(args: argparse.Namespace, cam, **overrides):
     from .jobs.live import LiveOptions
 
     values = dict(alpha=args.alpha, colormap=args.colormap, top_k=args.top_k, classes=_class_indices(args, cam),
-                  smooth=args.smooth, log=args.log, codec=args.codec, overwrite=args.overwrite)
+                  smooth=args.smooth, log=args.log, codec=args.codec, overwrite=args.overwrite,
+                  kiosk=args.kiosk, cycle=args.cycle, serve=_serve_address(args), token=args.token)
     values.update(overrides)
     return LiveOptions(**values)
 
@@ -234,6 +280,7 @@ def run_live(args: argparse.Namespace) -> int:
     from .jobs.live import LiveRun
 
     _check_stream_args(args, args.record)
+    _serve_address(args)
     cam = load_engine(args)
     options = _live_options(args, cam, source=args.source, loop=args.loop, record=args.record,
                             window=args.window, fullscreen=args.fullscreen, max_frames=args.max_frames)
@@ -255,10 +302,11 @@ def run_video(args: argparse.Namespace) -> int:
     from .jobs.video import VideoOptions, run_videos
 
     _check_stream_args(args, None)
+    address = _serve_address(args)
     cam = load_engine(args)
     options = VideoOptions(batch=args.batch, smooth=args.smooth, alpha=args.alpha, colormap=args.colormap,
                            top_k=args.top_k, classes=_class_indices(args, cam), codec=args.codec,
-                           overwrite=args.overwrite, log=args.log, hud=args.hud)
+                           overwrite=args.overwrite, log=args.log, hud=args.hud, serve=address, token=args.token)
     results = run_videos(cam, args.inputs, args.output, options)
     return 0 if len(results) == len(args.inputs) else EXIT_INTERRUPTED
 
@@ -272,9 +320,12 @@ def run_demo(args: argparse.Namespace) -> int:
 
     output = args.output
     _check_stream_args(args, output)
-    if args.window and output is None and display_available():
+    address = _serve_address(args)
+    window = args.window and display_available()
+    if output is None and (window or address is not None or args.kiosk):
+        # Interactive: play the clip in real time, looping, in a window and/or the browser.
         cam = load_engine(args)
-        options = _live_options(args, cam, source="demo", loop=True)
+        options = _live_options(args, cam, source="demo", loop=True, window=window)
         stats = LiveRun(cam, options, lambda: demo_reader(args.seconds_per_scene)).run()
         _report_live(stats)
         return 0

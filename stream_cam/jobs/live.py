@@ -31,7 +31,10 @@ from ..sinks.recorder import Recorder
 from ..sinks.video import check_codec, next_free_path
 from ..sinks.window import Window
 from ..sinks.worker import Annotated, JsonlLog, SinkThread
+from ..render.screens import draw_legend, idle_screen
 from ..sources.video import LatestFrames, Reader, first_frame_or_fail, open_reader
+from ..web.broadcast import Broadcaster
+from ..web.server import Address, WebServer, check_token
 from .controls import Controls
 from .signals import StopSignals
 
@@ -39,6 +42,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_LIVE_SMOOTHING = 0.5
 FPS_SMOOTHING = 0.9
+KIOSK_HUD_SCALE = 1.6
+KIOSK_QUIT_WINDOW_S = 2.0  # Esc twice within this many seconds ends a kiosk
+IDLE_REFRESH_S = 0.2
 
 
 @dataclass
@@ -59,6 +65,15 @@ class LiveOptions:
     max_frames: int | None = None  # stop after this many shown frames (tests, benchmarks)
     hud_scale: float = 1.0
     snapshot_dir: Path = Path(".")
+    kiosk: bool = False  # fullscreen, large HUD, legend, loops and reconnects; Esc twice quits
+    cycle: float | None = None  # seconds between automatic class changes
+    serve: Address | None = None  # the browser view
+    token: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kiosk:
+            self.fullscreen, self.loop = True, True
+            self.hud_scale = max(self.hud_scale, KIOSK_HUD_SCALE)
 
 
 @dataclass
@@ -89,6 +104,10 @@ def check_live_options(options: LiveOptions) -> None:
         check_codec(options.codec, options.record)
         if options.record.exists() and not options.overwrite:
             raise InputError(f"{options.record} already exists; pass --overwrite to replace it")
+    if options.cycle is not None and options.cycle <= 0:
+        raise InputError(f"--cycle must be a positive number of seconds, got {options.cycle}")
+    if options.serve is not None:
+        check_token(options.serve, options.token)
 
 
 class LiveRun:
@@ -106,14 +125,18 @@ class LiveRun:
         self.hud = HudState()
         self.recorder: Recorder | None = None
         self.recording_path: Path | None = None
+        self.hub: Broadcaster | None = None
+        self._last_escape = -1e9
 
     def run(self) -> LiveStats:
         options = self.options
         self.cam.warm_up()  # before the source starts: no frames dropped while tracing
         reader = self._open()
         info = reader.info
-        source = LatestFrames(reader, pace=not info.live, loop=options.loop, reopen=self._open)
+        reopen = self._open if (options.loop or info.live) else None
+        source = LatestFrames(reader, pace=not info.live, reopen=reopen)
         window: Window | None = None
+        server: WebServer | None = None
         sinks = SinkThread([])
         started = time.perf_counter()
         try:
@@ -124,6 +147,10 @@ class LiveRun:
                 sinks.sinks.append(JsonlLog(options.log, self.cam.model.label, options.overwrite))
             if options.record is not None:
                 self._start_recording(sinks, options.record)
+            if options.serve is not None:
+                self.hub = Broadcaster()
+                server = WebServer(options.serve, self.hub, self.apply_control, options.token).start()
+                print(f"browser view: {options.serve.url}", flush=True)
             if options.window:
                 window = Window(f"stream_cam - {info.source}", options.fullscreen)
             with StopSignals() as stop:
@@ -132,6 +159,8 @@ class LiveRun:
         finally:
             self.stats.elapsed_s = time.perf_counter() - started
             source.close()
+            if server is not None:
+                server.close()
             sinks.close()
             if window is not None:
                 window.close()
@@ -147,17 +176,22 @@ class LiveRun:
         controls, options = self.controls, self.options
         last_shown: np.ndarray | None = None
         last_time = time.perf_counter()
+        last_cycle = last_time
         while not controls.quit and stop.requested is None:
+            if options.cycle and time.perf_counter() - last_cycle >= options.cycle:
+                controls.choice.cycle()
+                last_cycle = time.perf_counter()
             if controls.paused and last_shown is not None:
-                key = window.show(last_shown, 30) if window is not None else stop.wait(0.03) and -1
-                controls.handle_key(key if isinstance(key, int) else -1)
+                self._handle_key(window.show(last_shown, 30) if window is not None else self._idle_wait(stop))
                 self._apply_requests(sinks, window, last_shown)
                 continue
-            frame = source.get(timeout=0.5)
+            frame = source.get(timeout=IDLE_REFRESH_S)
             if frame is None:
                 if source.ended.is_set():
                     self.stats.stopped_by = "end of stream"
                     return
+                if source.reconnecting:
+                    self._show_reconnecting(source, window, last_shown, stop)
                 continue
             start = time.perf_counter()
             explanation = self.explainer.explain([frame])[0]
@@ -165,22 +199,98 @@ class LiveRun:
             self._update_hud(explanation, source.info.source)
             shown = render_frame(frame.image, explanation.heatmap, controls.alpha, controls.colormap,
                                  self.hud if controls.show_hud else None, controls.show_keys, options.hud_scale)
+            if options.kiosk and controls.show_hud:
+                draw_legend(shown, controls.colormap, self.hud.explained_label, options.hud_scale)
             render_done = time.perf_counter()
             key = window.show(shown) if window is not None else -1
             now = time.perf_counter()
-            self.stats.latencies_ms.append((now - frame.captured_at) * 1000)
+            latency = (now - frame.captured_at) * 1000
+            self.stats.latencies_ms.append(latency)
             self.stats.shown += 1
             self.fps = _smooth_fps(self.fps, now - last_time)
             last_time = now
             timings = {"capture": (start - frame.captured_at) * 1000, "engine": (engine_done - start) * 1000,
                        "render": (render_done - engine_done) * 1000}
             sinks.put(Annotated(shown, explanation, timings))
+            if self.hub is not None:
+                self.hub.publish(shown, self.web_state(explanation, frame.index, latency))
             last_shown = shown
-            controls.handle_key(key)
+            self._handle_key(key)
             self._apply_requests(sinks, window, shown)
             if options.max_frames is not None and self.stats.shown >= options.max_frames:
                 self.stats.stopped_by = "max frames"
                 return
+
+    def _idle_wait(self, stop: StopSignals) -> int:
+        stop.wait(0.03)
+        return -1
+
+    def _handle_key(self, key: int) -> None:
+        """Keys reach the controls; in a kiosk only Esc twice (within 2 s) quits."""
+        if self.options.kiosk and key in (ord("q"), ord("Q"), 27):
+            now = time.perf_counter()
+            if key == 27 and now - self._last_escape <= KIOSK_QUIT_WINDOW_S:
+                self.controls.quit = True
+            elif key == 27:
+                self._last_escape = now
+                self.hud.status = "press Esc again to quit"
+            return
+        self.controls.handle_key(key)
+
+    def _show_reconnecting(self, source: LatestFrames, window: Window | None, last: np.ndarray | None,
+                           stop: StopSignals) -> None:
+        """The idle screen while a lost source is reopened; keys and the browser stay alive."""
+        height, width = last.shape[:2] if last is not None else (source.info.height or 480, source.info.width or 640)
+        detail = f"{source.info.source}: attempt {source.failures}" + (f" ({source.last_error})" if source.last_error else "")
+        screen = idle_screen(width, height, "reconnecting...", detail[:90], self.controls.colormap,
+                             self.hud.explained_label, self.options.hud_scale)
+        self.hud.status = "reconnecting"
+        if self.hub is not None:
+            self.hub.publish(screen, {**self.hub.state(), "status": "reconnecting"})
+        self._handle_key(window.show(screen, 30) if window is not None else self._idle_wait(stop))
+
+    def web_state(self, explanation, index: int, latency_ms: float) -> dict:
+        label = self.cam.model.label
+        probability = dict(explanation.top).get(explanation.class_index)
+        return {
+            "frame": index, "fps": round(self.fps, 2), "latency_ms": round(latency_ms, 1),
+            "top": [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in explanation.top],
+            "explained": {"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
+                          "score": None if probability is None else round(probability, 4)},
+            "alpha": self.controls.alpha, "colormap": self.controls.colormap, "paused": self.controls.paused,
+            "recording": self.recording_path is not None, "source": self.hud.source, "status": "",
+        }
+
+    def apply_control(self, change: dict) -> dict:
+        """Validate and apply a control request from the browser; returns the new state."""
+        controls = self.controls
+        allowed = {"alpha", "colormap", "rank", "cycle", "pause"}
+        unknown = set(change) - allowed
+        if unknown:
+            raise InputError(f"unknown control {sorted(unknown)[0]!r}; use {', '.join(sorted(allowed))}")
+        if "alpha" in change:
+            value = change["alpha"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InputError("alpha must be a number from 0 to 1")
+            controls.alpha = check_alpha(float(value))
+        if "colormap" in change:
+            if not isinstance(change["colormap"], str):
+                raise InputError("colormap must be a name")
+            colormap_lut(change["colormap"])
+            controls.colormap = change["colormap"]
+        if "rank" in change:
+            rank = change["rank"]
+            if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= 5:
+                raise InputError("rank must be a whole number from 1 to 5")
+            controls.choice.pick(rank)
+        if change.get("cycle") is True:
+            controls.choice.cycle()
+        if "pause" in change:
+            if not isinstance(change["pause"], bool):
+                raise InputError("pause must be true or false")
+            controls.paused = change["pause"]
+        state = self.hub.state() if self.hub is not None else {}
+        return {**state, "alpha": controls.alpha, "colormap": controls.colormap, "paused": controls.paused}
 
     def _update_hud(self, explanation, source_name: str) -> None:
         label = self.cam.model.label

@@ -27,6 +27,8 @@ from ..sinks.files import check_output_path
 from ..sinks.video import VideoSink, check_codec
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
 from ..sources.video import Frame, OrderedFrames, Reader, open_reader
+from ..web.broadcast import Broadcaster
+from ..web.server import Address, WebServer
 from .signals import StopSignals
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,8 @@ class VideoOptions:
     log: Path | None = None
     hud: bool = True
     progress: bool = True
+    serve: Address | None = None  # watch the progress in a browser (view only)
+    token: str | None = None
 
 
 @dataclass
@@ -131,8 +135,16 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
         item.image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
                                   options.colormap, hud if options.hud else None)
         item.timings["render"] = (time.perf_counter() - start) * 1000
+        if hub is not None:
+            hub.publish(item.image, {"frame": explanation.frame.index, "fps": round(hud.fps, 2),
+                                     "top": [{"index": c, "label": short_label(cam.model.label(c)), "score": p}
+                                             for c, p in explanation.top],
+                                     "explained": {"index": explanation.class_index, "label": hud.explained_label},
+                                     "alpha": options.alpha, "colormap": options.colormap, "source": hud.source})
 
     sinks = SinkThread([VideoFileSink(video), *([log_sink] if log_sink else [])], maxsize=depth)
+    hub = Broadcaster() if options.serve is not None else None
+    server = WebServer(options.serve, hub, _view_only, options.token).start() if hub is not None else None
     count, interrupted = 0, ""
     try:
         for batch in batched(frames, options.batch):
@@ -151,6 +163,8 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                 bar.update(len(batch))
     finally:
         frames.close()
+        if server is not None:
+            server.close()
         sinks.close()
         if bar is not None:
             bar.close()
@@ -159,6 +173,10 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
     if sinks.failure is not None:
         raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
     return VideoResult(info.source, output, video.frames_written, info.fps, interrupted)
+
+
+def _view_only(change: dict) -> dict:
+    raise InputError("a video file is processed with fixed settings; controls act on live and demo")
 
 
 def _fill_hud(hud: HudState, explanation, cam: CAM, bar) -> None:

@@ -280,34 +280,66 @@ class LatestFrames(_Pump):
     """Only the newest frame (live). ``get()`` waits for a frame newer than the last one.
 
     ``pace=True`` plays a file at its own frame rate, the way a camera delivers.
-    ``loop=True`` starts a finite source again from the beginning at its end.
+    With ``reopen``, a source that ends or fails is opened again: at once the
+    first time (a looping file), then with backoff (0.5 s doubling to 5 s) while
+    it keeps failing; ``reconnecting`` says so meanwhile. Without ``reopen`` the
+    end of the source is the end of the stream.
     """
 
-    def __init__(self, reader: Reader, pace: bool = False, loop: bool = False,
-                 reopen: Callable[[], Reader] | None = None) -> None:
+    MAX_BACKOFF_S = 5.0
+
+    def __init__(self, reader: Reader, pace: bool = False, reopen: Callable[[], Reader] | None = None) -> None:
         super().__init__(reader, "stream_cam-capture")
         self._pace = pace
-        self._loop = loop
         self._reopen = reopen
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._taken = -1
         self.delivered = 0
         self.dropped = 0
+        self.failures = 0  # consecutive failed reads or reopens
+        self.last_error = ""
         self._thread.start()
+
+    @property
+    def reconnecting(self) -> bool:
+        return self.failures > 0 and not self.ended.is_set()
+
+    def _read(self) -> np.ndarray | None:
+        try:
+            return self.reader.read()
+        except (cv2.error, OSError, ValueError, RuntimeError) as exc:
+            self.last_error = str(exc) or type(exc).__name__
+            return None
+
+    def _reopen_after_failure(self) -> bool:
+        """Open the source again, backing off while it fails. False when stopping."""
+        self.reader.release()
+        while not self.stopping:
+            delay = 0.0 if self.failures == 0 else min(0.5 * 2 ** (self.failures - 1), self.MAX_BACKOFF_S)
+            self.failures += 1
+            if delay and self._stop.wait(delay):
+                return False
+            try:
+                self.reader = self._reopen()
+                return True
+            except (ConnectionError, InputError, OSError, cv2.error) as exc:
+                self.last_error = str(exc)
+                log.info("reopening %s failed (attempt %d): %s", self.info.source, self.failures, exc)
+        return False
 
     def _run(self) -> None:
         interval = 1.0 / self.info.fps
         index = 0
         start = time.perf_counter()
         while not self.stopping:
-            image = self.reader.read()
+            image = self._read()
             if image is None:
-                if self._loop and self._reopen is not None:
-                    self.reader.release()
-                    self.reader = self._reopen()
-                    continue
-                return
+                if self._reopen is None or not self._reopen_after_failure():
+                    return
+                start = time.perf_counter() - index * interval  # pace on from here
+                continue
+            self.failures = 0
             if self._pace:
                 # Deliver frame i at start + i / fps; if we are late, deliver at once.
                 delay = start + index * interval - time.perf_counter()

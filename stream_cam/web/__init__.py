@@ -1,0 +1,1 @@
+"""The browser view: a broadcaster between the pipeline and viewers, and the web server."""

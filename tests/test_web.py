@@ -1,0 +1,262 @@
+"""The browser view: a real headless Chromium, concurrency, the token, bad input."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+import socket
+import threading
+import time
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from stream_cam.errors import InputError
+from stream_cam.jobs.live import LiveOptions, LiveRun
+from stream_cam.sources.demo import DemoClip
+from stream_cam.sources.video import ArrayReader
+from stream_cam.web.broadcast import Broadcaster
+from stream_cam.web.server import WebServer, parse_address
+from test_cli import assert_one_line_error, run
+from test_stream_cli import start
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_healthy(base: str, proc=None, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        try:
+            if get(base + "healthz", timeout=2)[0] == 200 and json.loads(get(base + "state")[1]).get("top"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not come up")
+
+
+def saturation(jpeg: bytes) -> float:
+    image = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    return float(cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1].mean())
+
+
+@pytest.fixture
+def demo_server(tmp_path):
+    port = free_port()
+    proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", cwd=tmp_path, env={"DISPLAY": ""})
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_healthy(base, proc)
+        yield base
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def test_page_in_headless_chromium(demo_server, tmp_path):
+    if not shutil.which("chromium"):
+        pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+                                             ignore_default_args=["--headless=old"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(demo_server)
+            page.wait_for_function("document.getElementById('view').naturalWidth > 0", timeout=30000)
+            # The image updates: the stream delivers new frames.
+            first = page.locator("#view").screenshot()
+            time.sleep(1.0)
+            second = page.locator("#view").screenshot()
+            assert first != second
+            # The top-k list shows class names from the live state.
+            page.wait_for_function("document.querySelectorAll('#topk li').length >= 5", timeout=30000)
+            labels = page.locator("#topk .label").all_inner_texts()
+            assert all(any(c.isalpha() for c in label) for label in labels)
+            assert page.locator("#topk li.explained").count() == 1
+            page.screenshot(path=str(tmp_path / "page.png"))
+            # Alpha through the page changes the next frames.
+            page.locator("#alpha").fill("1")
+            page.wait_for_function("document.getElementById('alpha-value').textContent === '1.00'")
+            time.sleep(0.5)
+            all_heat = saturation(get(demo_server + "snapshot.jpg")[1])
+            page.locator("#alpha").fill("0")
+            page.wait_for_function("document.getElementById('alpha-value').textContent === '0.00'")
+            time.sleep(0.5)
+            no_heat = saturation(get(demo_server + "snapshot.jpg")[1])
+            assert json.loads(get(demo_server + "state")[1])["alpha"] == 0.0
+            assert all_heat > no_heat + 40
+            # Clicking a class in the list explains it.
+            page.locator("#topk li").nth(2).click()
+            page.wait_for_function("document.querySelector('#topk li.explained')?.dataset.rank === '3'",
+                                   timeout=15000)
+        finally:
+            browser.close()
+
+
+class Viewer(threading.Thread):
+    """Reads the MJPEG stream as fast as it can, counting bytes."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port, self.bytes, self.stop = port, 0, threading.Event()
+
+    def run(self) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        connection.request("GET", "/stream.mjpg")
+        response = connection.getresponse()
+        while not self.stop.is_set():
+            chunk = response.read1(65536)
+            if not chunk:
+                break
+            self.bytes += len(chunk)
+        connection.close()
+
+
+def live_fps(cam, port: int | None, frames: int, viewers: int = 0, stalled: int = 0) -> tuple[float, list]:
+    clip = DemoClip(seconds_per_scene=1.0)
+    options = LiveOptions(window=False, max_frames=frames, serve=parse_address(f"127.0.0.1:{port}") if port else None)
+    run = LiveRun(cam, options, lambda: ArrayReader(lambda i: clip(i % clip.frame_count), 30.0, "demo"))
+    clients, sockets = [], []
+    if port:
+        def attach() -> None:
+            base = f"http://127.0.0.1:{port}/"
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                try:
+                    if get(base + "healthz", timeout=1)[0] == 200:
+                        break
+                except OSError:
+                    time.sleep(0.05)
+            for _ in range(viewers):
+                clients.append(Viewer(port))
+                clients[-1].start()
+            for _ in range(stalled):  # asks for the stream, then never reads a byte
+                sock = socket.create_connection(("127.0.0.1", port))
+                sock.sendall(b"GET /stream.mjpg HTTP/1.1\r\nHost: x\r\n\r\n")
+                sockets.append(sock)
+
+        threading.Thread(target=attach, daemon=True).start()
+    stats = run.run()
+    for client in clients:
+        client.stop.set()
+    for sock in sockets:
+        sock.close()
+    return stats.fps, clients
+
+
+def test_viewers_do_not_slow_the_pipeline(lite0_cam):
+    alone, _ = live_fps(lite0_cam, None, 150)
+    watched, clients = live_fps(lite0_cam, free_port(), 150, viewers=3, stalled=1)
+    print(f"pipeline fps alone {alone:.1f}, with 3 viewers + 1 stalled {watched:.1f}")
+    assert all(client.bytes > 100_000 for client in clients)  # the viewers really got frames
+    assert watched >= 0.9 * alone
+
+
+def test_stalled_clients_are_cleaned_up():
+    hub = Broadcaster()
+    port = free_port()
+    server = WebServer(parse_address(str(port)), hub, lambda change: {}).start()
+    try:
+        frame = np.zeros((240, 320, 3), np.uint8)
+        for i in range(5):
+            hub.publish(frame + i, {"frame": i})
+        viewer = Viewer(port)
+        viewer.start()
+        time.sleep(0.5)
+        assert json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 1
+        viewer.stop.set()
+        for i in range(5):  # the next frames make the server notice the closed connection
+            hub.publish(frame + i, {"frame": i})
+            time.sleep(0.1)
+        deadline = time.monotonic() + 10
+        while json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] and time.monotonic() < deadline:
+            hub.publish(frame, {})
+            time.sleep(0.1)
+        assert json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 0
+    finally:
+        server.close()
+
+
+def test_token_is_enforced_off_loopback():
+    hub = Broadcaster()
+    hub.publish(np.zeros((48, 64, 3), np.uint8), {"frame": 1})
+    port = free_port()
+    with pytest.raises(InputError, match="--token"):
+        WebServer(parse_address(f"0.0.0.0:{port}"), hub, lambda c: {})
+    server = WebServer(parse_address(f"0.0.0.0:{port}"), hub, lambda c: {}, token="s3cret").start()
+    try:
+        base = f"http://127.0.0.1:{port}/"
+        for path in ("", "state", "snapshot.jpg", "healthz"):
+            assert get(base + path)[0] == 401
+            assert get(base + path + "?token=wrong")[0] == 401
+            assert get(base + path + "?token=s3cret")[0] == 200
+        assert get(base + "state", {"Authorization": "Bearer s3cret"})[0] == 200
+        status, page = get(base + "?token=s3cret")
+        assert b'"s3cret"' in page  # the page passes the token on to its own requests
+    finally:
+        server.close()
+
+
+def test_page_needs_nothing_from_outside():
+    hub = Broadcaster()
+    port = free_port()
+    server = WebServer(parse_address(str(port)), hub, lambda c: {}).start()
+    try:
+        _, page = get(f"http://127.0.0.1:{port}/")
+        text = page.decode()
+        assert "http://" not in text and "https://" not in text  # no CDN, no remote asset
+        assert get(f"http://127.0.0.1:{port}/static/app.js")[0] == 200
+        assert get(f"http://127.0.0.1:{port}/static/../server.py")[0] == 404  # no path is read from a request
+    finally:
+        server.close()
+
+
+def test_controls_are_validated(tiny_cam):
+    run = LiveRun(tiny_cam, LiveOptions(window=False))
+    assert run.apply_control({"alpha": 0.7, "colormap": "viridis", "rank": 3, "pause": True})["alpha"] == 0.7
+    assert run.controls.choice.target() == -3 and run.controls.paused
+    for bad in ({"alpha": 2}, {"alpha": "x"}, {"colormap": "nope"}, {"rank": 9}, {"pause": "yes"}, {"rm": 1}):
+        with pytest.raises(InputError):
+            run.apply_control(bad)
+
+
+@pytest.mark.parametrize(
+    "serve, extra, fragments",
+    [
+        ("0.0.0.0:{port}", [], ["--token"]),
+        ("nohost:{port}", [], ["not an IP address"]),
+        ("{busy}", [], ["already in use"]),
+        ("99999", [], ["out of range"]),
+    ],
+)
+def test_serve_bad_input(tmp_path, serve, extra, fragments):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        address = serve.format(port=free_port(), busy=busy.getsockname()[1])
+        result = run("demo", "--no-window", "--serve", address, *extra, cwd=tmp_path)
+    assert_one_line_error(result, *fragments)
