@@ -109,3 +109,34 @@ def test_window_keys_hud_and_heatmap(display, tmp_path):
     assert proc.returncode == 0, err
     recordings = list(tmp_path.glob("stream_cam_*.mp4"))
     assert len(recordings) == 1 and video_frame_count(recordings[0]) >= 8
+
+
+def test_kiosk_survives_a_lost_source(display, tmp_path):
+    source = write_clip(tmp_path / "src.mp4", frames=20, fps=15, size=(480, 360))
+    hidden = tmp_path / "away.mp4"
+    log = tmp_path / "log.jsonl"
+    proc = start("live", "--kiosk", "--source", "src.mp4", "--log", "log.jsonl", cwd=tmp_path,
+                 env={"DISPLAY": display})
+    try:
+        wait_for_lines(log, 5, proc)
+        source.rename(hidden)  # the source is cut: the file plays out, then cannot be reopened
+        time.sleep(4)
+        shot = screenshot(display, tmp_path / "reconnecting.png")
+        b, g, r = (shot[..., i].astype(int) for i in range(3))
+        assert shot.mean() < 60, "not the dark reconnecting screen"
+        assert ((r > 220) & (g > 180) & (b < 60)).sum() > 200, "no 'reconnecting...' title"
+        assert shot.shape[:2] == (1024, 1280) and (shot[:, -50:].max() > 0), "not fullscreen"
+        stalled = len(records(log))
+        press(display, "q")  # a stray key does not end a kiosk
+        hidden.rename(source)  # the source comes back
+        wait_for_lines(log, stalled + 10, proc)
+        assert proc.poll() is None
+        press(display, "Escape")
+        time.sleep(0.3)  # as a person presses twice (OpenCV's Qt loop can merge keys sent together)
+        press(display, "Escape")  # Esc twice: the deliberate way out
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err

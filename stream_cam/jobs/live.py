@@ -227,6 +227,8 @@ class LiveRun:
 
     def _handle_key(self, key: int) -> None:
         """Keys reach the controls; in a kiosk only Esc twice (within 2 s) quits."""
+        if key >= 0:
+            log.debug("key %d", key)
         if self.options.kiosk and key in (ord("q"), ord("Q"), 27):
             now = time.perf_counter()
             if key == 27 and now - self._last_escape <= KIOSK_QUIT_WINDOW_S:
