@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -21,6 +24,8 @@ PROG = "stream-cam"
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+EXIT_DAMAGED_INPUT = 3
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -308,7 +313,9 @@ def run_video(args: argparse.Namespace) -> int:
                            top_k=args.top_k, classes=_class_indices(args, cam), codec=args.codec,
                            overwrite=args.overwrite, log=args.log, hud=args.hud, serve=address, token=args.token)
     results = run_videos(cam, args.inputs, args.output, options)
-    return 0 if len(results) == len(args.inputs) else EXIT_INTERRUPTED
+    if len(results) < len(args.inputs) or any(r.interrupted for r in results):
+        return EXIT_INTERRUPTED
+    return EXIT_DAMAGED_INPUT if any(r.damaged for r in results) else 0
 
 
 def run_demo(args: argparse.Namespace) -> int:
@@ -347,9 +354,19 @@ def run_demo(args: argparse.Namespace) -> int:
 COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo}
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the stream loops (loading, tracing): stop as Ctrl-C would."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # the stream loops install their own, gentler one
     try:
         args = build_parser().parse_args(argv)
         logging.basicConfig(
@@ -374,9 +391,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"{PROG}: {'stopped by SIGTERM' if terminated else 'interrupted'}", file=sys.stderr)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        # An interrupt inside TensorFlow's import leaves CPython marked "killed by SIGINT", and
+        # it would re-raise the signal at exit. Everything is already closed (finally blocks ran),
+        # so leave with the status we mean.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
         if debug:
             raise

@@ -31,10 +31,10 @@ def import_tensorflow(verbose: bool = False) -> ModuleType:
         os.dup2(parked.fileno(), 2)
         try:
             import tensorflow as tf
-        except BaseException:
+        except Exception:
             os.dup2(saved, 2)
             parked.seek(0)
-            sys.stderr.write(parked.read().decode(errors="replace"))
+            sys.stderr.write(parked.read().decode(errors="replace"))  # it may say why
             raise
         finally:
             os.dup2(saved, 2)

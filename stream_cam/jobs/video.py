@@ -60,6 +60,12 @@ class VideoResult:
     frames: int
     fps: float
     interrupted: str = ""
+    expected: int | None = None  # the frame count the file's header announced
+
+    @property
+    def damaged(self) -> bool:
+        """Fewer frames could be read than the header announced (truncated or corrupt)."""
+        return not self.interrupted and self.expected is not None and self.frames < self.expected
 
 
 def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> list[Path]:
@@ -83,12 +89,18 @@ def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> 
 
 
 def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
+    """Groups of ``size`` frames; if the source fails, the frames read before it still come out."""
     batch: list[Frame] = []
-    for frame in frames:
-        batch.append(frame)
-        if len(batch) == size:
+    try:
+        for frame in frames:
+            batch.append(frame)
+            if len(batch) == size:
+                yield batch
+                batch = []
+    except Exception:
+        if batch:
             yield batch
-            batch = []
+        raise
     if batch:
         yield batch
 
@@ -172,7 +184,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             _publish(tmp, output, options.overwrite)
     if sinks.failure is not None:
         raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
-    return VideoResult(info.source, output, video.frames_written, info.fps, interrupted)
+    return VideoResult(info.source, output, video.frames_written, info.fps, interrupted, info.frame_count)
 
 
 def _view_only(change: dict) -> dict:
@@ -214,4 +226,8 @@ def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOpti
             results.append(result)
             print(f"{spec} -> {path} ({result.frames} frames at {result.fps:.2f} fps)"
                   + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
+            if result.damaged:
+                print(f"stream-cam: warning: {spec}: only {result.frames} of {result.expected} frames could be "
+                      f"read; the file is damaged or truncated after frame {result.frames - 1}. "
+                      f"The readable frames are in {path}.", file=sys.stderr, flush=True)
     return results

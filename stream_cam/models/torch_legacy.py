@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import collections
 import io
+import math
 import pickle
 import struct
 from dataclasses import dataclass
@@ -149,6 +150,9 @@ def _materialize(ref: _TensorRef, data: dict[str, np.ndarray]) -> np.ndarray:
     last = ref.offset + sum((n - 1) * s for n, s in zip(ref.size, ref.stride))
     if last >= storage.size:
         raise LegacyFormatError("a tensor reaches past the end of its storage")
+    if math.prod(ref.size) > storage.size:
+        # Zero or overlapping strides could make a small storage into a huge copy.
+        raise LegacyFormatError("a tensor has more elements than its storage")
     itemsize = storage.dtype.itemsize
     view = np.lib.stride_tricks.as_strided(
         storage[ref.offset:],

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..sources.images import to_rgb8
 from .colormap import DEFAULT_COLORMAP, colormap_lut
 
 DEFAULT_ALPHA = 0.4
@@ -48,14 +49,18 @@ def overlay_heatmap(
     *,
     bgr: bool = True,
 ) -> np.ndarray:
-    """Return ``frame`` (uint8, (H, W, 3)) with ``heatmap`` blended on top.
+    """Return ``frame`` with ``heatmap`` blended on top, as a uint8 (H, W, 3) frame.
 
-    The heatmap, at any resolution, is resized to the full frame; ``alpha`` is its
-    weight. ``bgr`` says the frame's channel order (OpenCV frames are BGR).
+    The heatmap, at any resolution, is resized to the full frame (NaN and inf
+    count as 0); ``alpha`` is its weight. ``bgr`` says the frame's channel order
+    (OpenCV frames are BGR). Grayscale, 4-channel, 16-bit and float (0..1)
+    frames are converted to 8-bit colour first.
     """
     frame = np.asarray(frame)
-    if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8 or 0 in frame.shape:
-        raise InputError(f"expected a uint8 (H, W, 3) frame, got {frame.dtype} {frame.shape}")
+    if frame.ndim not in (2, 3) or 0 in frame.shape:
+        raise InputError(f"expected an (H, W) or (H, W, C) frame, got shape {frame.shape}")
+    if frame.dtype != np.uint8 or frame.ndim != 3 or frame.shape[2] != 3:
+        frame = to_rgb8(frame, "frame")
     alpha = check_alpha(alpha)
     levels = to_levels(heatmap)
     if levels.ndim != 2 or 0 in levels.shape:

@@ -33,13 +33,23 @@ def builtin_image(name: str) -> np.ndarray:
 
 
 def to_rgb8(image: np.ndarray, what: str, bgr: bool = False) -> np.ndarray:
-    """Any decoded image (gray, gray+alpha, RGB(A)/BGR(A), 8 or 16 bit) -> uint8 RGB."""
-    if image.dtype == np.uint16:
+    """Any decoded image (gray, gray+alpha, 3 or 4 channels; 8/16-bit, bool or float in 0..1)
+    -> 3-channel uint8. ``bgr=True`` also swaps the first and third channels."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
-    elif image.dtype in (np.float32, np.float64):
-        image = np.uint8(np.clip(np.nan_to_num(image), 0.0, 1.0) * 255.0 + 0.5)
-    elif image.dtype != np.uint8:
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        image = np.uint8(np.clip(np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255.0 + 0.5)
+    elif np.issubdtype(image.dtype, np.integer):
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    else:
         raise InputError(f"{what}: unsupported pixel type {image.dtype}")
+    if image.size == 0:
+        raise InputError(f"{what}: the image is empty")
     if image.ndim == 2:
         image = image[..., None]
     channels = image.shape[2] if image.ndim == 3 else 0

@@ -27,6 +27,7 @@ import cv2
 import numpy as np
 
 from ..errors import InputError
+from .images import to_rgb8
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,14 @@ class Reader(Protocol):
     def release(self) -> None: ...
 
 
+def as_bgr8(image: np.ndarray) -> np.ndarray:
+    """Every frame leaves a source as uint8 (H, W, 3): a grayscale, 4-channel, 16-bit or
+    float frame in the middle of a stream is converted, not fatal."""
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
+    return to_rgb8(image, "frame")
+
+
 def sane_fps(fps: float) -> float:
     """A camera reporting 0, NaN or nonsense gets 30 fps."""
     return fps if fps and math.isfinite(fps) and 1.0 <= fps <= 1000.0 else FALLBACK_FPS
@@ -92,7 +101,7 @@ class CaptureReader:
 
     def read(self) -> np.ndarray | None:
         ok, image = self.capture.read()
-        return image if ok and image is not None else None
+        return as_bgr8(image) if ok and image is not None and image.size else None
 
     def release(self) -> None:
         self.capture.release()
@@ -121,7 +130,7 @@ class ArrayReader:
     def read(self) -> np.ndarray | None:
         frame = self._get(self._next)
         self._next += 1
-        return frame
+        return None if frame is None else as_bgr8(frame)
 
     def release(self) -> None:
         self._next = self._count or self._next

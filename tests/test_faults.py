@@ -1,0 +1,309 @@
+"""Faults injected on purpose: broken sources, odd frames, damaged files, signals, fuzzing."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import threading
+import time
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from conftest import write_clip
+from stream_cam.errors import InputError, StreamCamError
+from stream_cam.jobs.live import LiveOptions, LiveRun
+from stream_cam.jobs.video import VideoOptions, process_video
+from stream_cam.models.torch_legacy import LegacyFormatError, read_state_dict
+from stream_cam.render.overlay import overlay_heatmap
+from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.images import read_image
+from stream_cam.sources.video import ArrayReader
+from test_cli import assert_one_line_error, run
+from test_stream_cli import start
+from test_streams import no_stream_threads
+
+
+# -- property tests over the overlay ---------------------------------------------------
+
+frame_dtypes = st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_])
+heat_values = st.floats(allow_nan=True, allow_infinity=True, width=32)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    height=st.integers(1, 64), width=st.integers(1, 64), channels=st.sampled_from([0, 1, 3, 4]),
+    dtype=frame_dtypes, heat=hnp.arrays(np.float32, hnp.array_shapes(min_dims=2, max_dims=2, max_side=16),
+                                        elements=heat_values),
+    alpha=st.floats(0, 1), data=st.data(),
+)
+def test_overlay_always_returns_a_valid_frame(height, width, channels, dtype, heat, alpha, data):
+    shape = (height, width) if channels == 0 else (height, width, channels)
+    frame = data.draw(hnp.arrays(dtype, shape))
+    out = overlay_heatmap(frame, heat, alpha)
+    assert out.dtype == np.uint8 and out.shape == (height, width, 3)
+
+
+@settings(max_examples=4, deadline=None)
+@given(size=st.sampled_from([(1, 1), (2160, 3840), (1080, 1920), (7, 3000)]))
+def test_overlay_handles_tiny_to_4k_frames(size):
+    frame = np.full((*size, 3), 90, np.uint8)
+    heat = np.array([[np.nan, 1.0], [np.inf, -np.inf]], np.float32)
+    out = overlay_heatmap(frame, heat)
+    assert out.shape == (*size, 3) and out.dtype == np.uint8
+
+
+# -- fuzzing the legacy .pth reader -------------------------------------------------------
+
+def _small_checkpoint() -> bytes:
+    """A real legacy-format file: two tensors, written with the layout torch uses."""
+    import collections
+
+    class Rebuild:
+        def __init__(self, key, shape):
+            self.key, self.shape = key, shape
+
+        def __reduce__(self):
+            strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+            return (_rebuild, (Storage(self.key, int(np.prod(self.shape))), 0, self.shape, strides, False,
+                               collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", _FloatStorage, obj.key, "cpu", obj.numel)
+            return None
+
+    out = io.BytesIO()
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(header, out, protocol=2)
+    Pickler(out, protocol=2).dump(collections.OrderedDict(a=Rebuild("0", (2, 3)), b=Rebuild("1", (4,))))
+    pickle.dump(["0", "1"], out, protocol=2)
+    for data in (np.arange(6, dtype="<f4"), np.ones(4, dtype="<f4")):
+        out.write(struct.pack("<q", data.size) + data.tobytes())
+    return out.getvalue()
+
+
+class Storage:
+    def __init__(self, key, numel):
+        self.key, self.numel = key, numel
+
+
+def _rebuild(*args):
+    raise AssertionError("never called")
+
+
+class _FloatStorage:
+    pass
+
+
+_rebuild.__module__, _rebuild.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+_FloatStorage.__module__, _FloatStorage.__qualname__ = "torch", "FloatStorage"
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    import sys
+    import types
+
+    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild
+    sys.modules.update({"torch": torch, "torch._utils": utils})
+    try:
+        raw = _small_checkpoint()
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    state = read_state_dict(raw)
+    assert state["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and state["b"].tolist() == [1, 1, 1, 1]
+    return raw
+
+
+@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
+    raw = bytearray(checkpoint)
+    for _ in range(data.draw(st.integers(1, 6))):
+        position = data.draw(st.integers(0, len(raw) - 1))
+        raw[position] = data.draw(st.integers(0, 255))
+    cut = data.draw(st.integers(len(raw) // 2, len(raw)))
+    try:
+        state = read_state_dict(bytes(raw[:cut]))
+    except StreamCamError:
+        return  # LegacyFormatError or UnsafeFileError: a clear refusal
+    # If it loads, every tensor is backed by bytes from the file: nothing larger was made.
+    assert sum(v.nbytes for v in state.values() if isinstance(v, np.ndarray)) <= len(raw)
+
+
+def test_a_tiny_storage_cannot_become_a_huge_tensor():
+    import collections
+    import sys
+    import types
+
+    class Rebuild:
+        def __reduce__(self):  # 10^9 elements with stride 0 over a 1-element storage
+            return (_rebuild, (Storage("0", 1), 0, (10**9,), (0,), False, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", _FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild
+    out = io.BytesIO()
+    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+    sys.modules.update({"torch": torch, "torch._utils": utils})
+    try:
+        for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+            pickle.dump(header, out, protocol=2)
+        Pickler(out, protocol=2).dump({"w": Rebuild()})
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    pickle.dump(["0"], out, protocol=2)
+    out.write(struct.pack("<q", 1) + np.zeros(1, "<f4").tobytes())
+    with pytest.raises(LegacyFormatError, match="more elements"):
+        read_state_dict(out.getvalue())
+
+
+# -- sources that fail or change ------------------------------------------------------------
+
+def test_live_reopens_a_failing_source_and_keeps_going(tiny_cam):
+    opened = {"n": 0}
+
+    def open_camera():
+        opened["n"] += 1
+        if opened["n"] in (2, 3):  # the camera is gone for two attempts
+            raise ConnectionError("camera unplugged")
+        return ArrayReader(lambda i: np.full((48, 64, 3), i % 255, np.uint8) if i < 15 else None,
+                           fps=100, live=True)
+
+    stats = LiveRun(tiny_cam, LiveOptions(window=False, max_frames=40), open_camera).run()
+    assert stats.shown == 40 and opened["n"] >= 4
+    assert no_stream_threads()
+
+
+def test_odd_frames_mid_stream_are_handled(tiny_cam, tmp_path):
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    frames += [rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)]  # resolution change
+    frames += [rng.integers(0, 255, (48, 64), dtype=np.uint8)]  # grayscale
+    frames += [rng.random((48, 64, 3)).astype(np.float32)]  # float
+    frames += [rng.integers(0, 65535, (48, 64, 4), dtype=np.uint16)]  # 16-bit with alpha
+    frames += [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
+    result = process_video(tiny_cam, ArrayReader(frames, fps=10), tmp_path / "out.mp4",
+                           VideoOptions(batch=3, progress=False))
+    assert result.frames == len(frames) == video_frame_count(tmp_path / "out.mp4")
+    traces = [len(tiny_cam._functions)]
+    stats = LiveRun(tiny_cam, LiveOptions(window=False), lambda: ArrayReader(frames, fps=200)).run()
+    assert stats.shown >= 1 and stats.stopped_by == "end of stream"
+    assert len(tiny_cam._functions) == traces[0]  # no new graph for odd frames: nothing retraced
+
+
+def test_video_source_failing_mid_run_is_reported_and_output_kept(tiny_cam, tmp_path):
+    def failing(i):
+        if i == 17:
+            raise OSError("device disconnected")
+        return np.full((48, 64, 3), i * 10 % 255, np.uint8)
+
+    with pytest.raises(OSError, match="disconnected"):
+        process_video(tiny_cam, ArrayReader(failing, fps=10, count=100), tmp_path / "out.mp4",
+                      VideoOptions(batch=4, progress=False))
+    assert video_frame_count(tmp_path / "out.mp4") == 17  # finalized with every frame before the fault
+    assert no_stream_threads()
+
+
+def test_truncated_video_keeps_every_readable_frame(tmp_path):
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10, (96, 72))
+    for i in range(40):
+        writer.write(np.full((72, 96, 3), i * 6, np.uint8))
+    writer.release()
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) * 6 // 10])  # the last 40% is gone
+    readable = video_frame_count(path)
+    assert 0 < readable < 40
+    result = run("video", "clip.avi", "-o", "out.mp4", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    warning = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warning) == 1 and f"only {readable} of 40 frames" in warning[0]
+    assert f"after frame {readable - 1}" in warning[0]
+    assert video_frame_count(tmp_path / "out.mp4") == readable
+
+
+# -- signals at every stage ---------------------------------------------------------------
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_while_loading_exits_promptly(tmp_path, signum):
+    write_clip(tmp_path / "clip.mp4", frames=10)
+    proc = start("video", "clip.mp4", "-o", "out.mp4", cwd=tmp_path)
+    time.sleep(1.5)  # TensorFlow is still importing, or the model loading
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode in (130, 143), err
+    assert "Traceback" not in err
+    assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*part*"))
+
+
+def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
+    write_clip(tmp_path / "long.mp4", frames=3000, fps=30)
+    proc = start("video", "long.mp4", "-o", "out.mp4", "--log", "log.jsonl", cwd=tmp_path)
+    log = tmp_path / "log.jsonl"
+    deadline = time.monotonic() + 120
+    while not (log.exists() and len(log.read_text().splitlines()) > 40):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.1)
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert time.monotonic() - sent < 5
+    assert proc.returncode == 130, err  # interrupted: the output holds what was done
+    assert "stopped by SIGTERM" in out
+    written = video_frame_count(tmp_path / "out.mp4")
+    assert written >= 40 and written == len(log.read_text().splitlines())
+
+
+# -- odd images -------------------------------------------------------------------------------
+
+def test_odd_images_are_read(tmp_path):
+    rgba = np.zeros((20, 30, 4), np.uint8)
+    rgba[..., 2] = 255
+    cv2.imwrite(str(tmp_path / "rgba.png"), rgba)
+    cv2.imwrite(str(tmp_path / "deep.png"), np.full((20, 30, 3), 40000, np.uint16))
+    cv2.imwrite(str(tmp_path / "gray.png"), np.full((20, 30), 77, np.uint8))
+    assert read_image(tmp_path / "rgba.png")[0, 0].tolist() == [255, 0, 0]
+    assert read_image(tmp_path / "deep.png")[0, 0].tolist() == [156, 156, 156]
+    assert read_image(tmp_path / "gray.png").shape == (20, 30, 3)
+
+
+def test_huge_image_is_refused_before_decoding(tmp_path):
+    # A valid PNG header announcing 20000 x 20000 pixels (1.2 GB decoded), with a tiny body.
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    header = struct.pack(">IIBBBBB", 20000, 20000, 8, 2, 0, 0, 0)
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + \
+        chunk(b"IEND", b"")
+    (tmp_path / "huge.png").write_bytes(png)
+    with pytest.raises(InputError, match="20000x20000 is larger than the 100 megapixel limit"):
+        read_image(tmp_path / "huge.png")
+    assert_one_line_error(run("image", "huge.png", cwd=tmp_path), "megapixel limit")
