@@ -90,8 +90,9 @@ def bench_live(cam: GradCAM, seconds: float):
 
 def bench_memory(cam: GradCAM, total: int, first: int) -> tuple[float, float, float]:
     clip = DemoClip()
+    # A 500 fps source: faster than the engine, waiting between frames as a camera driver does.
     run = LiveRun(cam, LiveOptions(window=False, max_frames=total),
-                  lambda: ArrayReader(lambda i: clip(i % clip.frame_count), clip.fps, "unpaced", live=True))
+                  lambda: ArrayReader(lambda i: clip(i % clip.frame_count), 500.0, "fast source"))
     samples: dict[str, float] = {}
     done = threading.Event()
 
@@ -145,7 +146,7 @@ def main() -> None:
 
     before, after, fps = bench_memory(cam, args.memory_frames, args.memory_frames // 10)
     growth = after - before
-    print(f"| memory: RSS after {args.memory_frames // 10} / {args.memory_frames} frames (unpaced, {fps:.0f} fps) | "
+    print(f"| memory: RSS after {args.memory_frames // 10} / {args.memory_frames} frames ({fps:.0f} fps) | "
           f"{before:.0f} / {after:.0f} MB | | |")
     print(f"| memory: growth | {growth:+.1f} MB | < 50 MB | {'met' if growth < 50 else 'NOT met'} |", flush=True)
 

@@ -307,3 +307,33 @@ def test_huge_image_is_refused_before_decoding(tmp_path):
     with pytest.raises(InputError, match="20000x20000 is larger than the 100 megapixel limit"):
         read_image(tmp_path / "huge.png")
     assert_one_line_error(run("image", "huge.png", cwd=tmp_path), "megapixel limit")
+
+
+def test_short_soak_keeps_memory_flat(tiny_cam):
+    # The long version is scripts/soak_live.py (20,000 frames); this one checks the same things quickly.
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[1]) * 4096 / 2**20
+
+    frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8) for i in range(30)]
+    samples = {}
+    # Paced at 500 fps: a camera faster than the engine, that waits (as real drivers do) between frames.
+    run_ = LiveRun(tiny_cam, LiveOptions(window=False, max_frames=1500),
+                   lambda: ArrayReader(lambda i: frames[i % 30], 500.0, "soak"))
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.01):
+            if "early" not in samples and run_.stats.shown >= 300:
+                samples["early"] = rss_mb()
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        stats = run_.run()
+    finally:
+        done.set()
+        watcher.join()
+    assert stats.shown == 1500
+    assert rss_mb() - samples["early"] < 50
+    assert no_stream_threads()

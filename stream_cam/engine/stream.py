@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
 
 from ..errors import InputError
+from ..models.labels import short_label
 from ..sources.video import Frame
 from .gradcam import CAM, MAX_RANK
 
@@ -51,6 +52,10 @@ class Explanation:
     top: list[tuple[int, float]]  # (class index, probability), most likely first
     engine_ms: float
     smoothed: bool = False
+
+    def top_entries(self, label: Callable[[int], str]) -> list[dict]:
+        """The top-k as JSON-ready dicts, for the log and the browser view."""
+        return [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in self.top]
 
 
 @dataclass

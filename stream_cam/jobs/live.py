@@ -256,7 +256,7 @@ class LiveRun:
         probability = dict(explanation.top).get(explanation.class_index)
         return {
             "frame": index, "fps": round(self.fps, 2), "latency_ms": round(latency_ms, 1),
-            "top": [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in explanation.top],
+            "top": explanation.top_entries(label),
             "explained": {"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
                           "score": None if probability is None else round(probability, 4)},
             "alpha": self.controls.alpha, "colormap": self.controls.colormap, "paused": self.controls.paused,
@@ -295,12 +295,7 @@ class LiveRun:
         return {**state, "alpha": controls.alpha, "colormap": controls.colormap, "paused": controls.paused}
 
     def _update_hud(self, explanation, source_name: str) -> None:
-        label = self.cam.model.label
-        top = [(short_label(label(c)), p) for c, p in explanation.top]
-        indices = [c for c, _ in explanation.top]
-        row = indices.index(explanation.class_index) if explanation.class_index in indices else -1
-        self.hud.top, self.hud.explained = top, row
-        self.hud.explained_label = short_label(label(explanation.class_index))
+        self.hud.set_classes(explanation.top, explanation.class_index, self.cam.model.label)
         self.hud.fps, self.hud.source = self.fps, source_name
         self.hud.recording = self.recording_path is not None
         self.hud.paused = self.controls.paused

@@ -20,7 +20,6 @@ from typing import Iterable, Iterator, Sequence
 from ..engine.gradcam import CAM
 from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError
-from ..models.labels import short_label
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..sinks.files import check_output_path
@@ -143,14 +142,14 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
     def render(item: Annotated) -> None:
         start = time.perf_counter()
         explanation = item.explanation
-        _fill_hud(hud, explanation, cam, bar)
+        hud.set_classes(explanation.top, explanation.class_index, cam.model.label)
+        hud.fps = (bar.format_dict.get("rate") or 0.0) if bar is not None else 0.0
         item.image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
                                   options.colormap, hud if options.hud else None)
         item.timings["render"] = (time.perf_counter() - start) * 1000
         if hub is not None:
             hub.publish(item.image, {"frame": explanation.frame.index, "fps": round(hud.fps, 2),
-                                     "top": [{"index": c, "label": short_label(cam.model.label(c)), "score": p}
-                                             for c, p in explanation.top],
+                                     "top": explanation.top_entries(cam.model.label),
                                      "explained": {"index": explanation.class_index, "label": hud.explained_label},
                                      "alpha": options.alpha, "colormap": options.colormap, "source": hud.source})
 
@@ -189,15 +188,6 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
 
 def _view_only(change: dict) -> dict:
     raise InputError("a video file is processed with fixed settings; controls act on live and demo")
-
-
-def _fill_hud(hud: HudState, explanation, cam: CAM, bar) -> None:
-    label = cam.model.label
-    hud.top = [(short_label(label(c)), p) for c, p in explanation.top]
-    indices = [c for c, _ in explanation.top]
-    hud.explained = indices.index(explanation.class_index) if explanation.class_index in indices else -1
-    hud.explained_label = short_label(label(explanation.class_index))
-    hud.fps = (bar.format_dict.get("rate") or 0.0) if bar is not None else 0.0
 
 
 def _progress(total: int | None, name: str, enabled: bool):

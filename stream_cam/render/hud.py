@@ -7,10 +7,12 @@ Sizes scale with the frame's height so the HUD reads the same at 640x480 and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import cv2
 import numpy as np
+
+from ..models.labels import short_label
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 WHITE, BLACK, YELLOW, GREY, RED = (255, 255, 255), (0, 0, 0), (0, 220, 255), (170, 170, 170), (40, 40, 230)
@@ -43,6 +45,13 @@ class HudState:
     paused: bool = False
     status: str = ""  # a transient message ("saved snapshot.png")
     extra: list[str] = field(default_factory=list)
+
+    def set_classes(self, top: Sequence[tuple[int, float]], explained: int, label: Callable[[int], str]) -> None:
+        """Show ``top`` ((class, probability), best first) with ``explained`` highlighted."""
+        self.top = [(short_label(label(c)), p) for c, p in top]
+        indices = [c for c, _ in top]
+        self.explained = indices.index(explained) if explained in indices else -1
+        self.explained_label = short_label(label(explained))
 
 
 def _unit(frame: np.ndarray, scale: float) -> float:
