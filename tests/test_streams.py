@@ -79,13 +79,19 @@ def test_camera_reporting_zero_fps_falls_back_to_30():
 
 
 def test_live_run_on_a_fast_source(tiny_cam, tmp_path):
-    def camera(i):
-        time.sleep(0.002)
+    def camera(i):  # a 500 fps camera: the reader waits 2 ms per frame, as a driver does
         return np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 
+    real_explain = tiny_cam.explain
+
+    def slow_explain(*args, **kwargs):  # an engine at ~60 fps, far slower than the camera
+        time.sleep(0.015)
+        return real_explain(*args, **kwargs)
+
+    tiny_cam.explain = slow_explain
     options = LiveOptions(window=False, max_frames=40, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl")
-    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500, live=True)).run()
-    assert stats.shown == 40 and stats.dropped > 0
+    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500)).run()
+    assert stats.shown == 40 and stats.dropped > 40
     assert np.percentile(stats.latencies_ms, 95) < 500
     (path, frames), = stats.recordings
     assert frames == 40 and video_frame_count(path) == 40
