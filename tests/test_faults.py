@@ -337,3 +337,27 @@ def test_short_soak_keeps_memory_flat(tiny_cam):
     assert stats.shown == 1500
     assert rss_mb() - samples["early"] < 50
     assert no_stream_threads()
+
+
+def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
+    import shutil as shutil_module
+
+    from stream_cam.sinks import video as video_module
+
+    real = shutil_module.disk_usage
+    calls = {"n": 0}
+
+    def filling_disk(path):  # plenty of room for the first checks, then almost none
+        calls["n"] += 1
+        usage = real(path)
+        return usage._replace(free=10 * 2**20) if calls["n"] > 2 else usage
+
+    monkeypatch.setattr(video_module.shutil, "disk_usage", filling_disk)
+    frames = lambda: ArrayReader(lambda i: np.full((48, 64, 3), i % 255, np.uint8), fps=100)  # noqa: E731
+    run_ = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), frames)
+    with pytest.raises(StreamCamError, match="almost full"):
+        run_.run()
+    (path, written), = run_.recorder.finished
+    assert written == 2 * video_module.FREE_SPACE_CHECK_EVERY
+    assert video_frame_count(path) == written  # what was written stays playable
+    assert no_stream_threads()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -29,6 +30,10 @@ CODECS: dict[str, tuple[str | None, tuple[str, ...]]] = {
     "h264": (None, (".mp4", ".mkv", ".mov")),
 }
 DEFAULT_CODEC = "mp4v"
+# OpenCV's VideoWriter reports no write errors, so a full disk would go unnoticed and the
+# file's index could not be written at the end. Stop while there is still room to finalize.
+MIN_FREE_BYTES = 64 * 2**20
+FREE_SPACE_CHECK_EVERY = 30  # frames
 
 
 def check_codec(codec: str, path: Path) -> str:
@@ -116,10 +121,21 @@ class VideoSink:
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
             raise OutputError(f"{self.path} is not open for writing")
+        if self.frames_written % FREE_SPACE_CHECK_EVERY == 0:
+            self._check_free_space()
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
         self._writer.write(frame)
         self.frames_written += 1
+
+    def _check_free_space(self) -> None:
+        try:
+            free = shutil.disk_usage(self.path.parent).free
+        except OSError as exc:
+            raise OutputError(f"cannot write {self.path}: {exc.strerror or exc}") from exc
+        if free < MIN_FREE_BYTES:
+            raise OutputError(f"the disk holding {self.path} is almost full ({free // 2**20} MB free): stopped "
+                              f"after {self.frames_written} frames, which stay playable; free some space")
 
     def close(self) -> None:
         """Finalize the file (write the index/trailer). Safe to call twice."""
