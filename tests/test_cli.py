@@ -80,6 +80,7 @@ def test_existing_output_is_never_overwritten(tmp_path):
     [
         (["image", "missing.jpg"], ["missing.jpg", "no such file"]),
         (["image", "notimage.jpg"], ["not an image"]),
+        (["image", "empty.png"], ["the file is empty"]),
         (["image", "--model", "nonet"], ["unknown model 'nonet'", "efficientnet_lite0"]),
         (["image", "--layer", "nope"], ["no layer named 'nope'", "head_activation"]),
         (["image", "--class", "1000"], ["out of range", "0..999"]),
@@ -93,6 +94,7 @@ def test_existing_output_is_never_overwritten(tmp_path):
 )
 def test_bad_input_gives_one_clear_line(tmp_path, args, fragments):
     (tmp_path / "notimage.jpg").write_text("hello, not a JPEG")
+    (tmp_path / "empty.png").write_bytes(b"")
     assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
 
 

@@ -223,7 +223,7 @@ def test_video_source_failing_mid_run_is_reported_and_output_kept(tiny_cam, tmp_
             raise OSError("device disconnected")
         return np.full((48, 64, 3), i * 10 % 255, np.uint8)
 
-    with pytest.raises(OSError, match="disconnected"):
+    with pytest.raises(InputError, match="reading failed after frame 16: device disconnected"):
         process_video(tiny_cam, ArrayReader(failing, fps=10, count=100), tmp_path / "out.mp4",
                       VideoOptions(batch=4, progress=False))
     assert video_frame_count(tmp_path / "out.mp4") == 17  # finalized with every frame before the fault

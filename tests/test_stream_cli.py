@@ -103,12 +103,18 @@ def test_silent_url_fails_within_seconds(tmp_path):
         (["video", "clip.mp4", "-o", "o.mp4", "--batch", "0"], ["--batch"]),
         (["video", "notvideo.mp4", "-o", "o.mp4"], ["not a video"]),
         (["video", "clip.mp4", "-o", "o.avi", "--codec", "mp4v"], ["mp4v needs a"]),
+        (["video", "empty.mp4", "-o", "o.mp4"], ["the file is empty"]),
+        (["live", "--cycle", "-3"], ["--cycle"]),
+        (["live", "--top-k", "1001"], ["--top-k"]),
+        (["live", "--token", "abc"], ["--token goes with --serve"]),
+        (["demo", "--serve", "http://x"], ["expected PORT or HOST:PORT"]),
     ],
 )
 def test_stream_bad_input_gives_one_clear_line(tmp_path, args, fragments):
     write_clip(tmp_path / "clip.mp4", frames=5)
     (tmp_path / "mine.mp4").write_bytes(b"keep")
     (tmp_path / "notvideo.mp4").write_text("text, not video")
+    (tmp_path / "empty.mp4").write_bytes(b"")
     assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
     assert (tmp_path / "mine.mp4").read_bytes() == b"keep"
     assert not (tmp_path / "o.mp4").exists()

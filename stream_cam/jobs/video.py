@@ -13,13 +13,15 @@ import logging
 import os
 import sys
 import time
+
+import cv2
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
 from ..engine.gradcam import CAM
 from ..engine.stream import ClassChoice, StreamExplainer
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, StreamCamError
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..sinks.files import check_output_path
@@ -172,6 +174,11 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                 count += 1
             if bar is not None:
                 bar.update(len(batch))
+    except (OSError, ValueError, RuntimeError, cv2.error) as exc:
+        if isinstance(exc, StreamCamError):
+            raise
+        raise InputError(f"{info.source}: reading failed after frame {count - 1}: {exc}; "
+                         f"the {count} frames before it are in {output}") from exc
     finally:
         frames.close()
         if server is not None:
