@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -111,8 +112,9 @@ _rebuild.__module__, _rebuild.__qualname__ = "torch._utils", "_rebuild_tensor_v2
 _FloatStorage.__module__, _FloatStorage.__qualname__ = "torch", "FloatStorage"
 
 
-@pytest.fixture(scope="module")
-def checkpoint():
+@contextlib.contextmanager
+def fake_torch():
+    """Just enough of a 'torch' module for pickle to name the stand-ins as torch's own."""
     import sys
     import types
 
@@ -121,13 +123,19 @@ def checkpoint():
     torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild
     sys.modules.update({"torch": torch, "torch._utils": utils})
     try:
-        raw = _small_checkpoint()
+        yield
     finally:
         for name, module in saved.items():
             if module is None:
                 sys.modules.pop(name, None)
             else:
                 sys.modules[name] = module
+
+
+@pytest.fixture(scope="module")
+def checkpoint():
+    with fake_torch():
+        raw = _small_checkpoint()
     state = read_state_dict(raw)
     assert state["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and state["b"].tolist() == [1, 1, 1, 1]
     return raw
@@ -151,8 +159,6 @@ def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
 
 def test_a_tiny_storage_cannot_become_a_huge_tensor():
     import collections
-    import sys
-    import types
 
     class Rebuild:
         def __reduce__(self):  # 10^9 elements with stride 0 over a 1-element storage
@@ -162,21 +168,11 @@ def test_a_tiny_storage_cannot_become_a_huge_tensor():
         def persistent_id(self, obj):
             return ("storage", _FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
 
-    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
-    torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild
     out = io.BytesIO()
-    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
-    sys.modules.update({"torch": torch, "torch._utils": utils})
-    try:
+    with fake_torch():
         for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
             pickle.dump(header, out, protocol=2)
         Pickler(out, protocol=2).dump({"w": Rebuild()})
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
     pickle.dump(["0"], out, protocol=2)
     out.write(struct.pack("<q", 1) + np.zeros(1, "<f4").tobytes())
     with pytest.raises(LegacyFormatError, match="more elements"):

@@ -34,8 +34,9 @@ from ..sinks.worker import Annotated, JsonlLog, SinkThread
 from ..render.screens import draw_legend, idle_screen
 from ..sources.video import LatestFrames, Reader, first_frame_or_fail, open_reader
 from ..web.broadcast import Broadcaster
-from ..web.server import Address, WebServer, check_token
+from ..web.server import WebServer, check_token
 from .controls import Controls
+from .options import StreamOptions
 from .signals import StopSignals
 
 log = logging.getLogger(__name__)
@@ -48,27 +49,18 @@ IDLE_REFRESH_S = 0.2
 
 
 @dataclass
-class LiveOptions:
+class LiveOptions(StreamOptions):
     source: str = "0"
     loop: bool = False
     record: Path | None = None
     window: bool = True
     fullscreen: bool = False
-    log: Path | None = None
     smooth: float = DEFAULT_LIVE_SMOOTHING
-    alpha: float = 0.4
-    colormap: str = "jet"
-    top_k: int = 5
-    classes: Sequence[int] = ()
-    codec: str = "mp4v"
-    overwrite: bool = False
     max_frames: int | None = None  # stop after this many shown frames (tests, benchmarks)
     hud_scale: float = 1.0
     snapshot_dir: Path = Path(".")
     kiosk: bool = False  # fullscreen, large HUD, legend, loops and reconnects; Esc twice quits
     cycle: float | None = None  # seconds between automatic class changes
-    serve: Address | None = None  # the browser view
-    token: str | None = None
 
     def __post_init__(self) -> None:
         if self.kiosk:

@@ -29,7 +29,8 @@ from ..sinks.video import VideoSink, check_codec
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
 from ..sources.video import Frame, OrderedFrames, Reader, open_reader
 from ..web.broadcast import Broadcaster
-from ..web.server import Address, WebServer
+from ..web.server import WebServer
+from .options import StreamOptions
 from .signals import StopSignals
 
 log = logging.getLogger(__name__)
@@ -38,20 +39,12 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 
 
 @dataclass
-class VideoOptions:
+class VideoOptions(StreamOptions):
+    """``serve`` here lets a browser watch the progress (view only)."""
+
     batch: int = 8
-    smooth: float = 0.0
-    alpha: float = 0.4
-    colormap: str = "jet"
-    top_k: int = 5
-    classes: Sequence[int] = ()
-    codec: str = "mp4v"
-    overwrite: bool = False
-    log: Path | None = None
     hud: bool = True
     progress: bool = True
-    serve: Address | None = None  # watch the progress in a browser (view only)
-    token: str | None = None
 
 
 @dataclass
