@@ -4,6 +4,8 @@ const token = window.STREAM_CAM_TOKEN || "";
 const withToken = (path) => token ? `${path}?token=${encodeURIComponent(token)}` : path;
 const $ = (id) => document.getElementById(id);
 let state = {};
+// Colour stops of the page's colormaps (from matplotlib), for the legend bar.
+const GRADIENTS = {"jet": ["#000080", "#0000ff", "#0080ff", "#16ffe1", "#7dff7a", "#e4ff13", "#ff9400", "#ff1e00", "#800000"], "turbo": ["#30123b", "#466be3", "#28bceb", "#32f298", "#a4fc3c", "#eecf3a", "#fb7e21", "#d02f05", "#7a0403"], "inferno": ["#000004", "#210c4a", "#57106e", "#8a226a", "#bc3754", "#e45a31", "#f98e09", "#f9cb35", "#fcffa4"], "viridis": ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"], "magma": ["#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e75263", "#fc8961", "#fec488", "#fcfdbf"], "coolwarm": ["#3b4cc0", "#6282ea", "#8db0fe", "#b9d0f9", "#dddcdc", "#f5c4ac", "#f4987a", "#dd5f4b", "#b40426"]};
 
 $("view").src = withToken("/stream.mjpg");
 $("snapshot").href = withToken("/snapshot.jpg");
@@ -37,7 +39,12 @@ function render(next) {
   $("alpha-value").textContent = Number(state.alpha ?? 0).toFixed(2);
   if (document.activeElement !== $("colormap")) $("colormap").value = state.colormap;
   $("pause").textContent = state.paused ? "Resume" : "Pause";
-  if (state.explained) $("legend-text").textContent = `red = where the model looked for ${state.explained.label}`;
+  const stops = GRADIENTS[state.colormap];
+  $("legend").style.background = stops ? `linear-gradient(90deg, ${stops.join(", ")})` : "linear-gradient(90deg, #000, #fff)";
+  const hot = { jet: "red", turbo: "red", coolwarm: "red", inferno: "yellow", viridis: "yellow", magma: "light" };
+  if (state.explained) {
+    $("legend-text").textContent = `${hot[state.colormap] || "the right end"} = where the model looked for ${state.explained.label}`;
+  }
 }
 
 $("alpha").addEventListener("input", (e) => control({ alpha: Number(e.target.value) }));
