@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import pickle
 import signal
 import struct
-import subprocess
 import threading
 import time
 import zlib
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -7,7 +7,6 @@ import os
 import pickle
 import struct
 from collections import OrderedDict
-from pathlib import Path
 
 import keras
 import numpy as np

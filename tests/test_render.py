@@ -7,7 +7,6 @@ import pytest
 from matplotlib import colormaps
 
 from stream_cam.errors import InputError
-from stream_cam.render.colormap import colormap_lut
 from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_heatmap, peak_xy
 
 
