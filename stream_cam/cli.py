@@ -35,16 +35,6 @@ class OneLineParser(argparse.ArgumentParser):
         raise InputError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
-def _alpha(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"alpha must be a number from 0 to 1, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"alpha must be from 0 to 1, got {text}")
-    return value
-
-
 def _positive_int(upper: int) -> "callable":
     def parse(text: str) -> int:
         try:
@@ -132,6 +122,8 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
                        help="serve a live page at http://HOST:PORT/ (host 127.0.0.1 unless given)")
     group.add_argument("--token", help="required when serving beyond loopback; viewers add ?token=...")
 
+
+_alpha = _fraction("alpha")
 
 KEYS_EPILOG = """window keys:
   q / Esc  quit                 space  pause
