@@ -38,13 +38,10 @@ from stream_cam.jobs.live import LiveOptions, LiveRun  # noqa: E402
 from stream_cam.jobs.video import VideoOptions, process_video  # noqa: E402
 from stream_cam.models.loader import load_model  # noqa: E402
 from stream_cam.sources.demo import DemoClip  # noqa: E402
-from stream_cam.sources.video import ArrayReader, open_reader  # noqa: E402
+from stream_cam.memory import rss_mb  # noqa: E402
+from stream_cam.sources.readers import ArrayReader, open_reader  # noqa: E402
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * 4096 / 2**20
 
 
 def engine_fps(cam: GradCAM, batch: int, seconds: float = 5.0) -> float:

@@ -30,15 +30,13 @@ from stream_cam.engine.gradcam import GradCAM  # noqa: E402
 from stream_cam.jobs.live import LiveOptions, LiveRun  # noqa: E402
 from stream_cam.models.loader import load_model  # noqa: E402
 from stream_cam.sources.demo import DemoClip  # noqa: E402
-from stream_cam.sources.video import ArrayReader  # noqa: E402
+from stream_cam.memory import rss_mb  # noqa: E402
+from stream_cam.sources.readers import ArrayReader  # noqa: E402
 
 WARM_UP = 500
 WINDOW = 1000
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * 4096 / 2**20
 
 
 def main() -> None:

@@ -26,3 +26,7 @@ class UnsafeFileError(ModelError):
 
 class OutputError(StreamCamError, OSError):
     """An output cannot be written (exists, unwritable, disk full...)."""
+
+
+class OutputExistsError(OutputError):
+    """An output file exists (or appeared meanwhile) and --overwrite was not given."""

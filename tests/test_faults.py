@@ -18,18 +18,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from conftest import write_clip
+from helpers import assert_one_line_error, fake_torch, legacy_file, no_stream_threads, run, start, state_pickle, write_clip
 from stream_cam.errors import InputError, StreamCamError
+from stream_cam.memory import rss_mb
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.jobs.video import VideoOptions, process_video
 from stream_cam.models.torch_legacy import LegacyFormatError, read_state_dict
 from stream_cam.render.overlay import overlay_heatmap
 from stream_cam.sinks.video import video_frame_count
 from stream_cam.sources.images import read_image
-from stream_cam.sources.video import ArrayReader
-from test_cli import assert_one_line_error, run
-from test_stream_cli import start
-from test_streams import no_stream_threads
+from stream_cam.sources.readers import ArrayReader
 
 
 # -- property tests over the overlay ---------------------------------------------------
@@ -63,76 +61,11 @@ def test_overlay_handles_tiny_to_4k_frames(size):
 
 # -- fuzzing the legacy .pth reader -------------------------------------------------------
 
-def _small_checkpoint() -> bytes:
-    """A real legacy-format file: two tensors, written with the layout torch uses."""
-    import collections
-
-    class Rebuild:
-        def __init__(self, key, shape):
-            self.key, self.shape = key, shape
-
-        def __reduce__(self):
-            strides = tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
-            return (_rebuild, (Storage(self.key, int(np.prod(self.shape))), 0, self.shape, strides, False,
-                               collections.OrderedDict()))
-
-    class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):
-            if isinstance(obj, Storage):
-                return ("storage", _FloatStorage, obj.key, "cpu", obj.numel)
-            return None
-
-    out = io.BytesIO()
-    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
-        pickle.dump(header, out, protocol=2)
-    Pickler(out, protocol=2).dump(collections.OrderedDict(a=Rebuild("0", (2, 3)), b=Rebuild("1", (4,))))
-    pickle.dump(["0", "1"], out, protocol=2)
-    for data in (np.arange(6, dtype="<f4"), np.ones(4, dtype="<f4")):
-        out.write(struct.pack("<q", data.size) + data.tobytes())
-    return out.getvalue()
-
-
-class Storage:
-    def __init__(self, key, numel):
-        self.key, self.numel = key, numel
-
-
-def _rebuild(*args):
-    raise AssertionError("never called")
-
-
-class _FloatStorage:
-    pass
-
-
-_rebuild.__module__, _rebuild.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
-_FloatStorage.__module__, _FloatStorage.__qualname__ = "torch", "FloatStorage"
-
-
-@contextlib.contextmanager
-def fake_torch():
-    """Just enough of a 'torch' module for pickle to name the stand-ins as torch's own."""
-    import sys
-    import types
-
-    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
-    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
-    torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild
-    sys.modules.update({"torch": torch, "torch._utils": utils})
-    try:
-        yield
-    finally:
-        for name, module in saved.items():
-            if module is None:
-                sys.modules.pop(name, None)
-            else:
-                sys.modules[name] = module
-
-
 @pytest.fixture(scope="module")
 def checkpoint():
     with fake_torch():
-        raw = _small_checkpoint()
+        state = state_pickle({"a": ("0", (2, 3), 6), "b": ("1", (4,), 4)})
+    raw = legacy_file(state, [("0", np.arange(6, dtype="<f4")), ("1", np.ones(4, dtype="<f4"))])
     state = read_state_dict(raw)
     assert state["a"].tolist() == [[0, 1, 2], [3, 4, 5]] and state["b"].tolist() == [1, 1, 1, 1]
     return raw
@@ -155,25 +88,10 @@ def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
 
 
 def test_a_tiny_storage_cannot_become_a_huge_tensor():
-    import collections
-
-    class Rebuild:
-        def __reduce__(self):  # 10^9 elements with stride 0 over a 1-element storage
-            return (_rebuild, (Storage("0", 1), 0, (10**9,), (0,), False, collections.OrderedDict()))
-
-    class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):
-            return ("storage", _FloatStorage, obj.key, "cpu", obj.numel) if isinstance(obj, Storage) else None
-
-    out = io.BytesIO()
-    with fake_torch():
-        for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
-            pickle.dump(header, out, protocol=2)
-        Pickler(out, protocol=2).dump({"w": Rebuild()})
-    pickle.dump(["0"], out, protocol=2)
-    out.write(struct.pack("<q", 1) + np.zeros(1, "<f4").tobytes())
+    with fake_torch():  # 10^9 elements with stride 0 over a 1-element storage
+        state = state_pickle({"w": ("0", (10**9,), 1, (0,))})
     with pytest.raises(LegacyFormatError, match="more elements"):
-        read_state_dict(out.getvalue())
+        read_state_dict(legacy_file(state, [("0", np.zeros(1, "<f4"))]))
 
 
 # -- sources that fail or change ------------------------------------------------------------
@@ -304,10 +222,6 @@ def test_huge_image_is_refused_before_decoding(tmp_path):
 
 def test_short_soak_keeps_memory_flat(tiny_cam):
     # The long version is scripts/soak_live.py (20,000 frames); this one checks the same things quickly.
-    def rss_mb() -> float:
-        with open("/proc/self/statm") as statm:
-            return int(statm.read().split()[1]) * 4096 / 2**20
-
     frames = [np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8) for i in range(30)]
     samples = {}
     # Paced at 500 fps: a camera faster than the engine, that waits (as real drivers do) between frames.

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 
+from helpers import fake_torch, legacy_file, state_pickle
 from stream_cam.errors import InputError, ModelError, UnsafeFileError
 from stream_cam.models import efficientnet_lite
 from stream_cam.models.labels import read_label_file, resolve_class
@@ -25,86 +26,29 @@ ESPRESSO = 967
 
 # -- the legacy .pth reader -------------------------------------------------------
 
-class _Storage:
-    """Pickles as torch.FloatStorage would, without torch."""
+def _one_tensor(shape: tuple[int, ...], numel: int) -> bytes:
+    with fake_torch():
+        return state_pickle({"w": ("0", shape, numel)})
 
 
-def _legacy_file(state_pickle: bytes, storages: list[tuple[str, np.ndarray]]) -> bytes:
-    out = io.BytesIO()
-    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
-        pickle.dump(header, out, protocol=2)
-    out.write(state_pickle)
-    pickle.dump([key for key, _ in storages], out, protocol=2)
-    for _, data in storages:
-        out.write(struct.pack("<q", data.size))
-        out.write(data.tobytes())
-    return out.getvalue()
-
-
-def _tensor_state_pickle(shape: tuple[int, ...], numel: int) -> bytes:
-    """A hand-written pickle of {'w': tensor} the way torch's legacy saver writes it."""
-
-    class Pickler(pickle.Pickler):
-        def persistent_id(self, obj):
-            if obj is _STORAGE:
-                return ("storage", _FloatStorage, "0", "cpu", numel)
-            return None
-
-    class _Rebuild:
-        def __reduce__(self):
-            strides = tuple(int(np.prod(shape[i + 1:])) for i in range(len(shape)))
-            return (_rebuild_tensor_v2, (_STORAGE, 0, shape, strides, False, OrderedDict()))
-
-    buffer = io.BytesIO()
-    Pickler(buffer, protocol=2).dump(OrderedDict(w=_Rebuild()))
-    return buffer.getvalue()
-
-
-def _rebuild_tensor_v2(*args):  # stands in for torch._utils._rebuild_tensor_v2 when pickling
-    raise AssertionError("never called")
-
-
-class _FloatStorage:
-    pass
-
-
-_STORAGE = object()
-_rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
-_FloatStorage.__module__, _FloatStorage.__qualname__ = "torch", "FloatStorage"
-
-
-def _patched_globals(monkeypatch):
-    import sys
-    import types
-
-    torch = types.ModuleType("torch")
-    torch.FloatStorage = _FloatStorage
-    utils = types.ModuleType("torch._utils")
-    utils._rebuild_tensor_v2 = _rebuild_tensor_v2
-    monkeypatch.setitem(sys.modules, "torch", torch)
-    monkeypatch.setitem(sys.modules, "torch._utils", utils)
-
-
-def test_reader_round_trips_a_crafted_file(monkeypatch):
-    _patched_globals(monkeypatch)
+def test_reader_round_trips_a_crafted_file():
     data = np.arange(24, dtype="<f4")
-    raw = _legacy_file(_tensor_state_pickle((2, 3, 4), 24), [("0", data)])
+    raw = legacy_file(_one_tensor((2, 3, 4), 24), [("0", data)])
     state = read_state_dict(raw)
     np.testing.assert_array_equal(state["w"], data.reshape(2, 3, 4))
 
 
-def test_reader_rejects_truncated_and_oversized_storages(monkeypatch):
-    _patched_globals(monkeypatch)
+def test_reader_rejects_truncated_and_oversized_storages():
     data = np.arange(24, dtype="<f4")
-    raw = _legacy_file(_tensor_state_pickle((2, 3, 4), 24), [("0", data)])
+    raw = legacy_file(_one_tensor((2, 3, 4), 24), [("0", data)])
     with pytest.raises(LegacyFormatError, match="truncated"):
         read_state_dict(raw[:-8])
     # A storage claiming 10^12 elements must fail before allocating anything.
-    huge = _legacy_file(_tensor_state_pickle((2, 3, 4), 10**12), [("0", data)])
+    huge = legacy_file(_one_tensor((2, 3, 4), 10**12), [("0", data)])
     with pytest.raises(LegacyFormatError):
         read_state_dict(huge)
     # A tensor reaching past its storage.
-    past = _legacy_file(_tensor_state_pickle((5, 5), 24), [("0", data)])
+    past = legacy_file(_one_tensor((5, 5), 24), [("0", data)])
     with pytest.raises(LegacyFormatError):
         read_state_dict(past)
     with pytest.raises(LegacyFormatError, match="magic"):
@@ -118,7 +62,7 @@ def test_reader_refuses_os_system_and_never_runs_it(tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    raw = _legacy_file(pickle.dumps({"w": Evil()}, protocol=2), [])
+    raw = legacy_file(pickle.dumps({"w": Evil()}, protocol=2), [])
     path = tmp_path / "evil.pth"
     path.write_bytes(raw)
     with pytest.raises(UnsafeFileError, match="system"):
@@ -166,7 +110,7 @@ def test_lite0_predicts_real_photos(lite0_cam, photos):
 def test_gradcam_peak_is_on_the_cat_face(lite0_cam, photos):
     chelsea = photos["chelsea"]  # 451x300; the face (eyes to nose) spans about x 120-370, y 50-280
     heat = lite0_cam(chelsea).heatmaps[0]
-    from stream_cam.render.overlay import peak_xy
+    from stream_cam.pixels import peak_xy
 
     x, y = peak_xy(heat, *chelsea.shape[:2])
     assert 120 <= x <= 370 and 50 <= y <= 280

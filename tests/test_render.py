@@ -7,7 +7,8 @@ import pytest
 from matplotlib import colormaps
 
 from stream_cam.errors import InputError
-from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_heatmap, peak_xy
+from stream_cam.pixels import peak_xy
+from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_heatmap
 
 
 @pytest.mark.parametrize("name", ["jet", "viridis", "inferno", "coolwarm"])

@@ -13,26 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_clip
+from helpers import REPO, assert_one_line_error, run, start, wait_for_lines, write_clip
 from stream_cam.sinks.video import video_frame_count
-from test_cli import REPO, assert_one_line_error, run
-
-
-def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
-    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    return subprocess.Popen([sys.executable, "-m", "stream_cam", *args], cwd=cwd, env=environment,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and len(path.read_text().splitlines()) >= n:
-            return len(path.read_text().splitlines())
-        if proc.poll() is not None:
-            raise AssertionError(f"exited early: {proc.stderr.read()}")
-        time.sleep(0.1)
-    raise AssertionError(f"{path} did not reach {n} lines")
 
 
 def test_video_command_round_trip_and_several_inputs(tmp_path):

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import no_stream_threads, numbered_frames
 from stream_cam.engine.stream import ClassChoice, StreamExplainer, TemporalSmoother
 from stream_cam.errors import InputError
 from stream_cam.jobs.controls import Controls
@@ -16,16 +17,9 @@ from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.jobs.video import VideoOptions, process_video
 from stream_cam.render.hud import HudState, draw_hud
 from stream_cam.sinks.video import VideoSink, video_frame_count
-from stream_cam.sources.video import ArrayReader, LatestFrames, OrderedFrames, open_reader, sane_fps
-
-
-def numbered_frames(n: int, size=(64, 48)):
-    """Frames that carry their own index in the pixel values."""
-    return [np.full((size[1], size[0], 3), i % 256, np.uint8) for i in range(n)]
-
-
-def no_stream_threads() -> bool:
-    return not any(t.name.startswith("stream_cam") for t in threading.enumerate())
+from stream_cam.sources.latest import LatestFrames
+from stream_cam.sources.pumps import OrderedFrames
+from stream_cam.sources.readers import ArrayReader, open_reader, sane_fps
 
 
 def test_ordered_source_keeps_every_frame_in_order():

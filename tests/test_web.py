@@ -14,33 +14,19 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import assert_one_line_error, free_port, get, run, start
 from stream_cam.errors import InputError
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sources.demo import DemoClip
-from stream_cam.sources.video import ArrayReader
+from stream_cam.sources.readers import ArrayReader
 from stream_cam.web.broadcast import Broadcaster
-from stream_cam.web.server import WebServer, parse_address
-from test_cli import assert_one_line_error, run
-from test_stream_cli import start
+from stream_cam.web.address import parse_address
+from stream_cam.web.server import WebServer
+from stream_cam.web.state import parse_control
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def get(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
 
 
 def wait_healthy(base: str, proc=None, timeout: float = 120) -> None:
@@ -237,11 +223,12 @@ def test_page_needs_nothing_from_outside():
 
 def test_controls_are_validated(tiny_cam):
     run = LiveRun(tiny_cam, LiveOptions(window=False))
-    assert run.apply_control({"alpha": 0.7, "colormap": "viridis", "rank": 3, "pause": True})["alpha"] == 0.7
+    change = parse_control({"alpha": 0.7, "colormap": "viridis", "rank": 3, "pause": True})
+    assert run.apply_control(change)["alpha"] == 0.7
     assert run.controls.choice.target() == -3 and run.controls.paused
-    for bad in ({"alpha": 2}, {"alpha": "x"}, {"colormap": "nope"}, {"rank": 9}, {"pause": "yes"}, {"rm": 1}):
+    for bad in ({"alpha": 2}, {"alpha": "x"}, {"colormap": "nope"}, {"rank": 9}, {"pause": "yes"}, {"rm": 1}, [1]):
         with pytest.raises(InputError):
-            run.apply_control(bad)
+            run.apply_control(parse_control(bad))
 
 
 @pytest.mark.parametrize(

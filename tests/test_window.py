@@ -16,9 +16,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import write_clip
+from helpers import start, wait_for_lines, write_clip
 from stream_cam.sinks.video import video_frame_count
-from test_stream_cli import start, wait_for_lines
 
 TOOLS = ("Xvfb", "xdotool", "import")
 

@@ -18,6 +18,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..frames import MAX_RANK  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 from ..models.loaded import LoadedModel
 from ..models.preprocessing import as_batch
 from .graph import build_cam_model
@@ -25,7 +26,6 @@ from .graph import build_cam_model
 log = logging.getLogger(__name__)
 
 ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
-MAX_RANK = 5  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
 
-from ..errors import InputError
-from ..models.labels import short_label
-from ..sources.video import Frame
-from .gradcam import CAM, MAX_RANK
+from ..checks import check_smooth
+from ..frames import MAX_RANK, Explanation, Frame
+
+if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from .gradcam import CAM
 
 
 @dataclass
@@ -43,22 +44,6 @@ class ClassChoice:
 
 
 @dataclass
-class Explanation:
-    """What the engine says about one frame."""
-
-    frame: Frame
-    heatmap: np.ndarray  # (h, w) float32 in [0, 1], after smoothing
-    class_index: int
-    top: list[tuple[int, float]]  # (class index, probability), most likely first
-    engine_ms: float
-    smoothed: bool = False
-
-    def top_entries(self, label: Callable[[int], str]) -> list[dict]:
-        """The top-k as JSON-ready dicts, for the log and the browser view."""
-        return [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in self.top]
-
-
-@dataclass
 class TemporalSmoother:
     """Exponential smoothing of heatmaps across frames, so live video does not flicker.
 
@@ -75,8 +60,7 @@ class TemporalSmoother:
     resets: int = 0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.strength < 1.0:
-            raise InputError(f"smoothing must be from 0 to below 1, got {self.strength}")
+        self.strength = check_smooth(self.strength)
 
     def is_cut(self, image: np.ndarray) -> bool:
         gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)

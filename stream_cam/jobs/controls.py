@@ -1,10 +1,13 @@
-"""The live pipeline's adjustable state, and what each key does to it."""
+"""The live pipeline's adjustable state, and what each key and each browser control does to it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ..engine.stream import ClassChoice
+from ..keys import key_for
+from ..render.colormap import colormap_lut
+from ..web.state import ControlChange
 
 COLORMAP_CYCLE = ("jet", "turbo", "inferno", "viridis", "magma", "coolwarm")
 ALPHA_STEP = 0.1
@@ -12,7 +15,7 @@ ALPHA_STEP = 0.1
 
 @dataclass
 class Controls:
-    """Shared by the window's keys (and the browser view): changed between frames."""
+    """Shared by the window's keys and the browser view: changed between frames."""
 
     choice: ClassChoice
     alpha: float = 0.4
@@ -25,37 +28,52 @@ class Controls:
     snapshot: bool = False
     toggle_record: bool = False
     toggle_fullscreen: bool = False
-    messages: list[str] = field(default_factory=list)
 
-    def handle_key(self, key: int) -> None:
-        """Apply one key press (an OpenCV key code; -1 is no key)."""
-        if key < 0:
+    def handle_key(self, code: int) -> None:
+        """Apply one key press (an OpenCV key code; -1 is no key), as the key table says."""
+        key = key_for(code)
+        if key is None:
             return
-        char = chr(key) if key < 256 else ""
-        if char in ("q", "Q", "\x1b"):
+        char = chr(code)
+        action = key.action
+        if action == "quit":
             self.quit = True
-        elif char == " ":
+        elif action == "pause":
             self.paused = not self.paused
-        elif char == "c":
+        elif action == "cycle":
             self.choice.cycle()
-        elif char in "12345" and char:
+        elif action == "rank":
             self.choice.pick(int(char))
-        elif char in ("+", "="):
-            self.alpha = round(min(1.0, self.alpha + ALPHA_STEP), 2)
-        elif char in ("-", "_"):
-            self.alpha = round(max(0.0, self.alpha - ALPHA_STEP), 2)
-        elif char == "m":
+        elif action == "alpha":
+            step = ALPHA_STEP if char in "+=" else -ALPHA_STEP
+            self.alpha = round(min(1.0, max(0.0, self.alpha + step)), 2)
+        elif action == "colormap":
             self.next_colormap()
-        elif char == "s":
+        elif action == "snapshot":
             self.snapshot = True
-        elif char == "r":
+        elif action == "record":
             self.toggle_record = True
-        elif char == "h":
+        elif action == "hud":
             self.show_hud = not self.show_hud
-        elif char == "f":
+        elif action == "fullscreen":
             self.toggle_fullscreen = True
-        elif char == "?":
+        elif action == "keys":
             self.show_keys = not self.show_keys
+
+    def apply(self, change: ControlChange) -> None:
+        """Apply a browser control (already checked for types and ranges by the web part)."""
+        if change.colormap is not None:
+            colormap_lut(change.colormap)  # an unknown name fails before anything changes
+        if change.alpha is not None:
+            self.alpha = change.alpha
+        if change.colormap is not None:
+            self.colormap = change.colormap
+        if change.rank is not None:
+            self.choice.pick(change.rank)
+        if change.cycle:
+            self.choice.cycle()
+        if change.pause is not None:
+            self.paused = change.pause
 
     def next_colormap(self) -> None:
         names = COLORMAP_CYCLE if self.colormap in COLORMAP_CYCLE else (self.colormap, *COLORMAP_CYCLE)

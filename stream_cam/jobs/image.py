@@ -12,20 +12,26 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TYPE_CHECKING, Sequence, TextIO
 
 import cv2
 import numpy as np
 
-from ..engine.gradcam import CAM
+from ..checks import check_alpha, check_count
 from ..errors import OutputError
-from ..models.labels import short_label
-from ..render.overlay import overlay_heatmap, peak_xy
-from ..sinks.files import check_output_path, write_image
+from ..frames import short_label
+from ..pixels import peak_xy
+from ..render.colormap import colormap_lut
+from ..render.overlay import overlay_heatmap
+from ..sinks.files import check_folder, check_output_path, make_folder, write_image
 from ..sources.images import display_name, read_image
+
+if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from ..engine.gradcam import CAM
 
 log = logging.getLogger(__name__)
 
+MAX_EXPLAIN_TOP = 20
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -39,6 +45,19 @@ class ImageOptions:
     output: Path | None = None  # a file (one overlay) or a folder; None = current folder
     overwrite: bool = False
     as_json: bool = False
+    inputs: Sequence[str] = ()  # the CLI's paths, kept for re-checking outputs
+    class_count: int = 0  # --class given this many times (resolved into ``classes`` once labels are known)
+
+    @property
+    def per_image(self) -> int:
+        """Overlays made per image."""
+        return len(self.classes) or self.class_count or self.explain_top
+
+    def validate(self) -> None:
+        check_alpha(self.alpha, "--alpha")
+        colormap_lut(self.colormap)
+        check_count(self.top_k, 1000, "--top-k")
+        check_count(self.explain_top, MAX_EXPLAIN_TOP, "--explain-top")
 
 
 @dataclass
@@ -51,20 +70,23 @@ class ImageReport:
 
 
 def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
-    """Decide every output path up front, so a bad -o fails before any work."""
+    """Decide and check every output path up front, creating nothing: a bad -o fails before any work."""
     total = len(inputs) * per_image
     out = options.output
-    single_file = out is not None and out.suffix.lower() in IMAGE_SUFFIXES and not out.is_dir()
+    looks_like_file = out is not None and bool(out.suffix) and not out.is_dir()
+    if looks_like_file and out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OutputError(f"-o {out}: cannot write {out.suffix} images; use one of {', '.join(IMAGE_SUFFIXES)} "
+                          "(or a folder name without a suffix)")
+    single_file = looks_like_file
     if single_file and total != 1:
         raise OutputError(f"-o {out} names one file but {total} overlays will be made; give a folder instead")
     if not single_file and out is not None:
         if out.exists() and not out.is_dir():
             raise OutputError(f"-o {out} exists and is not a folder")
-        try:
-            out.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"cannot create output folder {out}: {exc.strerror}") from exc
+        check_folder(out)
     folder = out if out is not None and not single_file else Path(".")
+    if options.class_count and not options.classes:
+        return []  # named after class indices, which are known once the model's labels are
     plans = []
     for spec in inputs:
         stem = display_name(spec)
@@ -76,7 +98,7 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
             names = [folder / f"{stem}_gradcam.png"]
         else:
             names = [folder / f"{stem}_gradcam_top{rank + 1}.png" for rank in range(per_image)]
-        plans.append([check_output_path(p, options.overwrite) for p in names])
+        plans.append([check_output_path(p, options.overwrite) if p.parent.is_dir() else p for p in names])
     if len({p.resolve() for paths in plans for p in paths}) != total:
         raise OutputError("two inputs would write the same output name; give them different names")
     return plans
@@ -125,8 +147,11 @@ def print_report(report: ImageReport, as_json: bool, out: TextIO = sys.stdout) -
 
 def run_images(cam: CAM, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
     """Explain every input; fails before any work if an output cannot be written."""
-    per_image = len(options.classes) or options.explain_top
+    options.validate()
+    per_image = options.per_image
     plans = output_paths(inputs, per_image, options)
+    for folder in {path.parent for paths in plans for path in paths}:
+        make_folder(folder)
     reports = []
     for spec, paths in zip(inputs, plans):
         report = explain_image(cam, spec, paths, options)

@@ -1,50 +1,54 @@
-"""Live mode: camera, stream or file in real time -> Grad-CAM -> window, recording, log.
+"""Live mode: camera, stream or file in real time -> Grad-CAM -> window, recording, log, browser.
 
 Threads: the capture thread keeps only the newest frame (:class:`LatestFrames`);
 the main thread runs the engine, draws and shows the frame (GUI toolkits want
 the main thread) and handles keys; one sink thread writes the recording and the
-log from a bounded queue. Every thread is joined on the way out, and the
-recording is finalized whatever ends the run.
+log from a bounded queue. Every resource is entered on one ExitStack, so every
+thread is joined and the recording finalized whatever ends the run.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..engine.gradcam import CAM
+from ..checks import check_seconds
 from ..engine.stream import ClassChoice, StreamExplainer
-from ..errors import InputError
-from ..models.labels import short_label
-from ..render.colormap import colormap_lut
+from ..errors import OutputError
+from ..frames import Explanation, short_label
 from ..render.frame import render_frame
 from ..render.hud import HudState
-from ..render.overlay import check_alpha
-from ..sinks.files import write_image
+from ..render.screens import draw_legend, idle_screen
+from ..sinks.files import check_output_path, write_image
 from ..sinks.recorder import Recorder
 from ..sinks.video import check_codec, next_free_path
 from ..sinks.window import Window
 from ..sinks.worker import Annotated, JsonlLog, SinkThread
-from ..render.screens import draw_legend, idle_screen
-from ..sources.video import LatestFrames, Reader, first_frame_or_fail, open_reader
+from ..sources.latest import LatestFrames
+from ..sources.readers import Reader, open_reader
 from ..web.broadcast import Broadcaster
-from ..web.server import WebServer, check_token
+from ..web.server import WebServer
+from ..web.state import ControlChange, ViewState
 from .controls import Controls
+from .kiosk import KioskKeys
 from .options import StreamOptions
 from .signals import StopSignals
+
+if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from ..engine.gradcam import CAM
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIVE_SMOOTHING = 0.5
 FPS_SMOOTHING = 0.9
 KIOSK_HUD_SCALE = 1.6
-KIOSK_QUIT_WINDOW_S = 2.0  # Esc twice within this many seconds ends a kiosk
 IDLE_REFRESH_S = 0.2
 
 
@@ -67,6 +71,14 @@ class LiveOptions(StreamOptions):
             self.fullscreen, self.loop = True, True
             self.hud_scale = max(self.hud_scale, KIOSK_HUD_SCALE)
 
+    def validate(self) -> None:
+        super().validate()
+        if self.record is not None:
+            check_codec(self.codec, self.record)
+            check_output_path(self.record, self.overwrite)
+        if self.cycle is not None:
+            check_seconds(self.cycle, "--cycle")
+
 
 @dataclass
 class LiveStats:
@@ -86,39 +98,23 @@ class LiveStats:
         return self.shown / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def check_live_options(options: LiveOptions) -> None:
-    """Fail on bad options before opening anything."""
-    check_alpha(options.alpha)
-    colormap_lut(options.colormap)
-    if not 0.0 <= options.smooth < 1.0:
-        raise InputError(f"--smooth must be from 0 to below 1, got {options.smooth}")
-    if options.record is not None:
-        check_codec(options.codec, options.record)
-        if options.record.exists() and not options.overwrite:
-            raise InputError(f"{options.record} already exists; pass --overwrite to replace it")
-    if options.cycle is not None and options.cycle <= 0:
-        raise InputError(f"--cycle must be a positive number of seconds, got {options.cycle}")
-    if options.serve is not None:
-        check_token(options.serve, options.token)
-
-
 class LiveRun:
     """One live session. ``run()`` returns :class:`LiveStats`; everything is closed after."""
 
     def __init__(self, cam: CAM, options: LiveOptions, reader_factory: Callable[[], Reader] | None = None) -> None:
-        check_live_options(options)
+        options.validate()
         self.cam = cam
         self.options = options
         self._open = reader_factory or (lambda: open_reader(options.source))
         self.controls = Controls(ClassChoice(options.top_k, list(options.classes)), options.alpha, options.colormap)
         self.explainer = StreamExplainer(cam, self.controls.choice, options.top_k, options.smooth)
+        self.kiosk_keys = KioskKeys() if options.kiosk else None
         self.stats = LiveStats()
         self.fps = 0.0
         self.hud = HudState()
         self.recorder: Recorder | None = None
         self.recording_path: Path | None = None
         self.hub: Broadcaster | None = None
-        self._last_escape = -1e9
 
     def run(self) -> LiveStats:
         options = self.options
@@ -127,41 +123,36 @@ class LiveRun:
         info = reader.info
         reopen = self._open if (options.loop or info.live) else None
         source = LatestFrames(reader, pace=not info.live, reopen=reopen)
-        window: Window | None = None
-        server: WebServer | None = None
-        sinks = SinkThread([])
         started = time.perf_counter()
+        log_sink: JsonlLog | None = None
         try:
-            first_frame_or_fail(source)
-            self.recorder = Recorder(info.fps, options.codec, options.overwrite)
-            sinks.sinks.append(self.recorder)
-            if options.log is not None:
-                sinks.sinks.append(JsonlLog(options.log, self.cam.model.label, options.overwrite))
-            if options.record is not None:
-                self._start_recording(sinks, options.record)
-            if options.serve is not None:
-                self.hub = Broadcaster()
-                server = WebServer(options.serve, self.hub, self.apply_control, options.token).start()
-                print(f"browser view: {options.serve.url}", flush=True)
-            if options.window:
-                window = Window(f"stream_cam - {info.source}", options.fullscreen)
-            with StopSignals() as stop:
+            with contextlib.ExitStack() as resources:
+                resources.callback(source.close)
+                source.first_frame_or_fail()
+                self.recorder = Recorder(info.fps, options.codec, options.overwrite)
+                if options.log is not None:
+                    log_sink = JsonlLog(options.log, self.cam.model.label, options.overwrite)
+                sinks = resources.enter_context(SinkThread([self.recorder, *([log_sink] if log_sink else [])]))
+                if options.record is not None:
+                    self._start_recording(sinks, options.record)
+                if options.serve is not None:
+                    self.hub = Broadcaster()
+                    resources.enter_context(WebServer(options.serve, self.hub, self.apply_control, options.token))
+                    print(f"browser view: {options.serve.url}", flush=True)
+                window = Window(f"stream_cam - {info.source}", options.fullscreen) if options.window else None
+                if window is not None:
+                    resources.callback(window.close)
+                stop = resources.enter_context(StopSignals())
                 self._loop(source, sinks, window, stop)
                 self.stats.stopped_by = self.stats.stopped_by or stop.requested or ""
+            if sinks.failure is not None:  # found while finalizing (the loop raises on earlier ones)
+                raise OutputError(f"writing failed: {sinks.failure}") from sinks.failure
         finally:
             self.stats.elapsed_s = time.perf_counter() - started
-            source.close()
-            if server is not None:
-                server.close()
-            sinks.close()
-            if window is not None:
-                window.close()
             self.stats.dropped = source.dropped
             if self.recorder is not None:
                 self.stats.recordings = list(self.recorder.finished)
-            self.stats.log_lines = sum(getattr(s, "lines", 0) for s in sinks.sinks)
-        if sinks.failure is not None:
-            raise InputError(f"writing failed: {sinks.failure}") from sinks.failure
+            self.stats.log_lines = log_sink.lines if log_sink is not None else 0
         return self.stats
 
     def _loop(self, source: LatestFrames, sinks: SinkThread, window: Window | None, stop: StopSignals) -> None:
@@ -205,7 +196,7 @@ class LiveRun:
                        "render": (render_done - engine_done) * 1000}
             sinks.put(Annotated(shown, explanation, timings))
             if self.hub is not None:
-                self.hub.publish(shown, self.web_state(explanation, frame.index, latency))
+                self.hub.publish(shown, self.view_state(explanation, latency).as_dict())
             last_shown = shown
             self._handle_key(key)
             self._apply_requests(sinks, window, shown)
@@ -221,14 +212,12 @@ class LiveRun:
         """Keys reach the controls; in a kiosk only Esc twice (within 2 s) quits."""
         if key >= 0:
             log.debug("key %d", key)
-        if self.options.kiosk and key in (ord("q"), ord("Q"), 27):
-            now = time.perf_counter()
-            if key == 27 and now - self._last_escape <= KIOSK_QUIT_WINDOW_S:
+        if self.kiosk_keys is not None:
+            key, quit_now, hint = self.kiosk_keys.filter(key)
+            if hint:
+                self.hud.say(hint, self.kiosk_keys.window_s)
+            if quit_now:
                 self.controls.quit = True
-            elif key == 27:
-                self._last_escape = now
-                self.hud.status = "press Esc again to quit"
-            return
         self.controls.handle_key(key)
 
     def _show_reconnecting(self, source: LatestFrames, window: Window | None, last: np.ndarray | None,
@@ -238,55 +227,32 @@ class LiveRun:
         detail = f"{source.info.source}: attempt {source.failures}" + (f" ({source.last_error})" if source.last_error else "")
         screen = idle_screen(width, height, "reconnecting...", detail[:90], self.controls.colormap,
                              self.hud.explained_label, self.options.hud_scale)
-        self.hud.status = "reconnecting"
+        self.hud.say("reconnecting", IDLE_REFRESH_S * 2)  # expires once frames flow again
         if self.hub is not None:
             self.hub.publish(screen, {**self.hub.state(), "status": "reconnecting"})
         self._handle_key(window.show(screen, 30) if window is not None else self._idle_wait(stop))
 
-    def web_state(self, explanation, index: int, latency_ms: float) -> dict:
+    def view_state(self, explanation: Explanation, latency_ms: float) -> ViewState:
+        """What the browser view shows for this frame."""
         label = self.cam.model.label
-        probability = dict(explanation.top).get(explanation.class_index)
-        return {
-            "frame": index, "fps": round(self.fps, 2), "latency_ms": round(latency_ms, 1),
-            "top": explanation.top_entries(label),
-            "explained": {"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
-                          "score": None if probability is None else round(probability, 4)},
-            "alpha": self.controls.alpha, "colormap": self.controls.colormap, "paused": self.controls.paused,
-            "recording": self.recording_path is not None, "source": self.hud.source, "status": "",
-        }
+        score = explanation.score
+        return ViewState(
+            frame=explanation.frame.index, fps=round(self.fps, 2), latency_ms=round(latency_ms, 1),
+            top=explanation.top_entries(label),
+            explained={"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
+                       "score": None if score is None else round(score, 4)},
+            alpha=self.controls.alpha, colormap=self.controls.colormap, paused=self.controls.paused,
+            recording=self.recording_path is not None, source=self.hud.source, status=self.hud.current_status(),
+        )
 
-    def apply_control(self, change: dict) -> dict:
-        """Validate and apply a control request from the browser; returns the new state."""
-        controls = self.controls
-        allowed = {"alpha", "colormap", "rank", "cycle", "pause"}
-        unknown = set(change) - allowed
-        if unknown:
-            raise InputError(f"unknown control {sorted(unknown)[0]!r}; use {', '.join(sorted(allowed))}")
-        if "alpha" in change:
-            value = change["alpha"]
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InputError("alpha must be a number from 0 to 1")
-            controls.alpha = check_alpha(float(value))
-        if "colormap" in change:
-            if not isinstance(change["colormap"], str):
-                raise InputError("colormap must be a name")
-            colormap_lut(change["colormap"])
-            controls.colormap = change["colormap"]
-        if "rank" in change:
-            rank = change["rank"]
-            if isinstance(rank, bool) or not isinstance(rank, int) or not 1 <= rank <= 5:
-                raise InputError("rank must be a whole number from 1 to 5")
-            controls.choice.pick(rank)
-        if change.get("cycle") is True:
-            controls.choice.cycle()
-        if "pause" in change:
-            if not isinstance(change["pause"], bool):
-                raise InputError("pause must be true or false")
-            controls.paused = change["pause"]
+    def apply_control(self, change: ControlChange) -> dict:
+        """Apply a control from the browser; returns the state with the change in it."""
+        self.controls.apply(change)
         state = self.hub.state() if self.hub is not None else {}
-        return {**state, "alpha": controls.alpha, "colormap": controls.colormap, "paused": controls.paused}
+        return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
+                "paused": self.controls.paused}
 
-    def _update_hud(self, explanation, source_name: str) -> None:
+    def _update_hud(self, explanation: Explanation, source_name: str) -> None:
         self.hud.set_classes(explanation.top, explanation.class_index, self.cam.model.label)
         self.hud.fps, self.hud.source = self.fps, source_name
         self.hud.recording = self.recording_path is not None
@@ -300,7 +266,7 @@ class LiveRun:
             path = next_free_path(self.options.snapshot_dir / f"stream_cam_{stamp}.png")
             write_image(path, shown)
             self.stats.snapshots.append(path)
-            self.hud.status = f"saved {path.name}"
+            self.hud.say(f"saved {path.name}")
         if controls.toggle_record:
             controls.toggle_record = False
             if self.recording_path is None:
@@ -308,7 +274,7 @@ class LiveRun:
                 self._start_recording(sinks, next_free_path(Path(f"stream_cam_{stamp}.mp4")))
             else:
                 sinks.call(self.recorder.stop)
-                self.hud.status = f"saved {self.recording_path.name}"
+                self.hud.say(f"saved {self.recording_path.name}")
                 self.recording_path = None
         if controls.toggle_fullscreen:
             controls.toggle_fullscreen = False
@@ -318,7 +284,7 @@ class LiveRun:
     def _start_recording(self, sinks: SinkThread, path: Path) -> None:
         self.recording_path = path
         sinks.call(lambda: self.recorder.start(path))
-        self.hud.status = f"recording {path.name}"
+        self.hud.say(f"recording {path.name}")
 
 
 def _smooth_fps(fps: float, interval: float) -> float:

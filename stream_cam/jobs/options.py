@@ -1,4 +1,8 @@
-"""What every streaming command shares: how to explain, draw, record, log and serve."""
+"""What every streaming command shares, and the ONE place its values are checked.
+
+``validate()`` needs no model and no TensorFlow: the CLI calls it before loading
+anything, and the jobs call the same method when used from Python.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..web.server import Address
+from ..checks import check_alpha, check_count, check_smooth
+from ..errors import InputError
+from ..render.colormap import colormap_lut
+from ..sinks.files import check_output_path
+from ..web.address import Address, check_token
+
+MAX_TOP_K = 1000
 
 
 @dataclass
@@ -21,3 +31,16 @@ class StreamOptions:
     log: Path | None = None  # one JSON line per frame
     serve: Address | None = None  # the browser view
     token: str | None = None
+
+    def validate(self) -> None:
+        """Raise InputError/OutputError for any value that cannot work, before any work starts."""
+        check_smooth(self.smooth, "--smooth")
+        check_alpha(self.alpha, "--alpha")
+        colormap_lut(self.colormap)
+        check_count(self.top_k, MAX_TOP_K, "--top-k")
+        if self.log is not None:
+            check_output_path(self.log, self.overwrite)
+        if self.serve is not None:
+            check_token(self.serve, self.token)
+        elif self.token:
+            raise InputError("--token goes with --serve")

@@ -9,33 +9,42 @@ final name while it is being written.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
-
-import cv2
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
 
-from ..engine.gradcam import CAM
+import cv2
+import numpy as np
+
+from ..checks import check_count
 from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError, StreamCamError
+from ..frames import Explanation, Frame
 from ..render.frame import render_frame
 from ..render.hud import HudState
-from ..sinks.files import check_output_path
-from ..sinks.video import VideoSink, check_codec
+from ..sinks.files import check_folder, check_output_path, make_folder, publish, temporary_path
+from ..sinks.video import CODECS, VideoSink, check_codec
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
-from ..sources.video import Frame, OrderedFrames, Reader, open_reader
+from ..sources.pumps import OrderedFrames
+from ..sources.readers import Reader, check_source, open_reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
+from ..web.state import ControlChange, ViewState
 from .options import StreamOptions
 from .signals import StopSignals
 
+if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from ..engine.gradcam import CAM
+
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
+VIDEO_SUFFIXES = tuple(sorted({suffix for _, suffixes in CODECS.values() for suffix in suffixes}))
+MAX_BATCH = 256
 
 
 @dataclass
@@ -45,6 +54,10 @@ class VideoOptions(StreamOptions):
     batch: int = 8
     hud: bool = True
     progress: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        check_count(self.batch, MAX_BATCH, "--batch")
 
 
 @dataclass
@@ -63,20 +76,29 @@ class VideoResult:
 
 
 def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> list[Path]:
-    """One output per input: ``output`` is a file for one input, a folder for several."""
-    if len(inputs) == 1 and output.suffix.lower() in VIDEO_SUFFIXES:
+    """One output per input: ``output`` is a file for one input, a folder for several.
+
+    Decides and checks every path without creating anything: a refused run leaves no trace."""
+    looks_like_file = bool(output.suffix) and not output.is_dir()
+    if looks_like_file and output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise OutputError(f"-o {output}: cannot write {output.suffix} files; use one of {', '.join(VIDEO_SUFFIXES)} "
+                          "(or a folder name without a suffix)")
+    if looks_like_file and len(inputs) > 1:
+        raise OutputError(f"-o {output} names one file but {len(inputs)} inputs were given; give a folder")
+    if looks_like_file:
         paths = [output]
     else:
         if output.exists() and not output.is_dir():
             raise OutputError(f"-o {output} must be a folder when several inputs are given")
-        output.mkdir(parents=True, exist_ok=True)
+        check_folder(output)
         suffix = ".mp4" if options.codec in ("mp4v", "h264") else ".avi"
         paths = [output / f"{Path(spec).stem}_gradcam{suffix}" for spec in inputs]
     if len(set(paths)) != len(paths):
         raise OutputError("two inputs have the same name; process them separately")
     for path in paths:
         check_codec(options.codec, path)
-        check_output_path(path, options.overwrite)
+        if path.parent.is_dir():
+            check_output_path(path, options.overwrite)
     if options.log is not None and len(inputs) > 1:
         raise InputError("--log takes one input at a time")
     return paths
@@ -99,94 +121,87 @@ def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-def _temporary_path(path: Path) -> Path:
-    return path.with_name(f".{path.stem}.part{path.suffix}")
-
-
-def _publish(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Move the finalized temporary file to its name, never over an existing file."""
-    if overwrite:
-        os.replace(tmp, path)
-        return
-    try:
-        os.link(tmp, path)
-    except FileExistsError as exc:
-        raise OutputError(f"{path} appeared while writing; the result is in {tmp}") from exc
-    except OSError:
-        if path.exists():
-            raise OutputError(f"{path} appeared while writing; the result is in {tmp}") from None
-        os.replace(tmp, path)
-        return
-    tmp.unlink()
-
-
 def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                   stop: StopSignals | None = None) -> VideoResult:
     """Explain every frame of ``reader`` into ``output``; always finalizes what was written."""
     info = reader.info
     explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
-    tmp = _temporary_path(output)
-    # Open the files first: if one cannot be written, no thread has started yet.
-    log_sink = JsonlLog(options.log, cam.model.label, options.overwrite) if options.log is not None else None
-    video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True).open()
-    depth = max(2 * options.batch, 8)
-    frames = OrderedFrames(reader, maxsize=depth, prepare=explainer.prepare)
-    bar = _progress(info.frame_count, info.source, options.progress)
+    label = cam.model.label
     hud = HudState(source=Path(info.source).name)
-
-    def render(item: Annotated) -> None:
-        start = time.perf_counter()
-        explanation = item.explanation
-        hud.set_classes(explanation.top, explanation.class_index, cam.model.label)
-        hud.fps = (bar.format_dict.get("rate") or 0.0) if bar is not None else 0.0
-        item.image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha,
-                                  options.colormap, hud if options.hud else None)
-        item.timings["render"] = (time.perf_counter() - start) * 1000
-        if hub is not None:
-            hub.publish(item.image, {"frame": explanation.frame.index, "fps": round(hud.fps, 2),
-                                     "top": explanation.top_entries(cam.model.label),
-                                     "explained": {"index": explanation.class_index, "label": hud.explained_label},
-                                     "alpha": options.alpha, "colormap": options.colormap, "source": hud.source})
-
-    sinks = SinkThread([VideoFileSink(video), *([log_sink] if log_sink else [])], maxsize=depth)
     hub = Broadcaster() if options.serve is not None else None
-    server = WebServer(options.serve, hub, _view_only, options.token).start() if hub is not None else None
+    depth = max(2 * options.batch, 8)
     count, interrupted = 0, ""
+    tmp = temporary_path(output)
+    video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
     try:
-        for batch in batched(frames, options.batch):
-            if stop is not None and stop.requested:
-                interrupted = stop.requested
-                break
-            start = time.perf_counter()
-            explanations = explainer.explain(batch)
-            engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
-            for explanation in explanations:
-                item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms})
-                render(item)  # here, not in the writer thread: measured as fast or faster on 2 cores
-                sinks.put(item)
-                count += 1
+        with contextlib.ExitStack() as resources:
+            # Open the files first: if one cannot be written, no thread has started yet.
+            log_sink = JsonlLog(options.log, label, options.overwrite) if options.log is not None else None
+            video.open()
+            sinks = resources.enter_context(SinkThread([VideoFileSink(video), *([log_sink] if log_sink else [])],
+                                                       maxsize=depth))
+            frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=explainer.prepare))
+            if hub is not None:
+                resources.enter_context(WebServer(options.serve, hub, _view_only, options.token))
+            bar = _progress(info.frame_count, info.source, options.progress)
             if bar is not None:
-                bar.update(len(batch))
-    except (OSError, ValueError, RuntimeError, cv2.error) as exc:
-        if isinstance(exc, StreamCamError):
-            raise
-        raise InputError(f"{info.source}: reading failed after frame {count - 1}: {exc}; "
-                         f"the {count} frames before it are in {output}") from exc
+                resources.callback(bar.close)
+            try:
+                for batch in batched(frames, options.batch):
+                    if stop is not None and stop.requested:
+                        interrupted = stop.requested
+                        break
+                    start = time.perf_counter()
+                    explanations = explainer.explain(batch)
+                    engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
+                    for explanation in explanations:
+                        item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms})
+                        # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
+                        item.image = _render(explanation, hud, label, options, item.timings)
+                        if hub is not None:
+                            hub.publish(item.image, _view_state(explanation, hud, label, options).as_dict())
+                        sinks.put(item)
+                        count += 1
+                    if bar is not None:
+                        bar.update(len(batch))
+            except (OSError, ValueError, RuntimeError, cv2.error) as exc:
+                if isinstance(exc, StreamCamError):
+                    raise
+                raise InputError(f"{info.source}: reading failed after frame {count - 1}: {exc}; "
+                                 f"the {count} frames before it are in {output}") from exc
+        if sinks.failure is not None:
+            raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
     finally:
-        frames.close()
-        if server is not None:
-            server.close()
-        sinks.close()
-        if bar is not None:
-            bar.close()
-        if video.frames_written or tmp.exists():
-            _publish(tmp, output, options.overwrite)
-    if sinks.failure is not None:
-        raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
+        video.close()
+        if video.frames_written:
+            publish(tmp, output, options.overwrite)  # every frame written so far, under its final name
+        elif tmp.exists():
+            tmp.unlink()
     return VideoResult(info.source, output, video.frames_written, info.fps, interrupted, info.frame_count)
 
 
-def _view_only(change: dict) -> dict:
+def _render(explanation: Explanation, hud: HudState, label: Callable[[int], str], options: VideoOptions,
+            timings: dict[str, float]) -> np.ndarray:
+    """The annotated frame: heatmap, and the HUD with what belongs to the video (time code, classes)."""
+    start = time.perf_counter()
+    hud.set_classes(explanation.top, explanation.class_index, label)
+    hud.time_code = explanation.frame.timestamp
+    image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha, options.colormap,
+                         hud if options.hud else None)
+    timings["render"] = (time.perf_counter() - start) * 1000
+    return image
+
+
+def _view_state(explanation: Explanation, hud: HudState, label: Callable[[int], str],
+                options: VideoOptions) -> ViewState:
+    score = explanation.score
+    return ViewState(frame=explanation.frame.index, top=explanation.top_entries(label),
+                     explained={"index": explanation.class_index, "label": hud.explained_label,
+                                "score": None if score is None else round(score, 4)},
+                     alpha=options.alpha, colormap=options.colormap, source=hud.source, controls=False)
+
+
+def _view_only(change: ControlChange) -> dict:
     raise InputError("a video file is processed with fixed settings; controls act on live and demo")
 
 
@@ -200,9 +215,12 @@ def _progress(total: int | None, name: str, enabled: bool):
 
 def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
     """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM."""
-    if options.batch < 1:
-        raise InputError(f"--batch must be at least 1, got {options.batch}")
+    options.validate()
+    for spec in inputs:
+        check_source(spec)
     paths = output_paths(inputs, output, options)
+    for folder in {path.parent for path in paths}:
+        make_folder(folder)
     results = []
     with StopSignals() as stop:
         for spec, path in zip(inputs, paths):

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
+from ..frames import short_label  # noqa: F401 - re-exported: the labels' short form
 
 
 def imagenet_labels() -> list[str]:
@@ -45,11 +46,6 @@ def read_label_file(path: str | Path) -> list[str]:
 
 def generic_labels(num_classes: int) -> list[str]:
     return [f"class {i}" for i in range(num_classes)]
-
-
-def short_label(label: str) -> str:
-    """The first synonym: 'tabby, tabby cat' -> 'tabby'."""
-    return label.split(",")[0].strip()
 
 
 def resolve_class(spec: str | int, labels: Sequence[str]) -> int:

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
-from ..engine.graph import LayerInfo, as_functional, find_target_layer
 from .labels import generic_labels, imagenet_labels
+from .layers import LayerInfo, as_functional, find_target_layer
 from .preprocessing import check_scaling, preprocess
 
 

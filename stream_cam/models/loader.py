@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError, ModelError
 from .labels import read_label_file
 from .loaded import LoadedModel
-from .registry import APPLICATIONS, DEFAULT_MODEL, MODEL_NAMES, ApplicationSpec
+from .registry import APPLICATIONS, DEFAULT_MODEL, ApplicationSpec, check_model_name
 
 log = logging.getLogger(__name__)
 
@@ -49,13 +49,10 @@ def load_model(
         keras_model = _build_application(text, spec, weights)
         return LoadedModel.from_keras(keras_model, layer or spec.layer, preprocessing or spec.scaling,
                                       label_list, text)
+    check_model_name(text)
     path = Path(text)
-    if path.suffix.lower() in (".keras", ".h5", ".hdf5") or path.exists():
-        keras_model = _load_model_file(path)
-        return LoadedModel.from_keras(keras_model, layer, preprocessing or "none", label_list, path.stem)
-    raise InputError(
-        f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)} or a path to a .keras/.h5 file"
-    )
+    keras_model = _load_model_file(path)
+    return LoadedModel.from_keras(keras_model, layer, preprocessing or "none", label_list, path.stem)
 
 
 def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | None) -> Any:
@@ -81,8 +78,6 @@ def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | N
 def _load_model_file(path: Path) -> Any:
     import keras
 
-    if not path.is_file():
-        raise InputError(f"model file {path} does not exist")
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:

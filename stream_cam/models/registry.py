@@ -28,3 +28,31 @@ APPLICATIONS: dict[str, ApplicationSpec] = {
 }
 
 MODEL_NAMES = (DEFAULT_MODEL, *APPLICATIONS)
+
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def check_model_name(name_or_path: str) -> str:
+    """A built-in name, or a model file that exists: known without loading anything."""
+    from pathlib import Path
+
+    from ..errors import InputError
+
+    text = str(name_or_path)
+    if text in MODEL_NAMES:
+        return text
+    path = Path(text)
+    if path.suffix.lower() in MODEL_FILE_SUFFIXES or path.exists():
+        if not path.is_file():
+            raise InputError(f"model file {path} does not exist")
+        return text
+    raise InputError(f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)} or a path to a .keras/.h5 file")
+
+
+def builtin_labels(name: str) -> list[str] | None:
+    """The class names of a built-in model (all are ImageNet-1k), without TensorFlow; None for files."""
+    if name not in MODEL_NAMES:
+        return None
+    from .labels import imagenet_labels
+
+    return imagenet_labels()

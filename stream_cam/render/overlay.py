@@ -7,22 +7,17 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..checks import check_alpha
 from ..errors import InputError
-from ..sources.images import to_rgb8
+from ..pixels import finite_heat, to_rgb8
 from .colormap import DEFAULT_COLORMAP, colormap_lut
 
 DEFAULT_ALPHA = 0.4
 
 
-def check_alpha(alpha: float) -> float:
-    if not (isinstance(alpha, (int, float)) and 0.0 <= alpha <= 1.0):
-        raise InputError(f"alpha must be a number from 0 to 1, got {alpha!r}")
-    return float(alpha)
-
-
 def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear resize of a (h, w) map in [0, 1] to (height, width); NaN/inf become 0."""
-    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    heat = finite_heat(heatmap)
     if heat.ndim != 2 or 0 in heat.shape:
         raise InputError(f"a heatmap must be a non-empty 2-D array, got shape {heat.shape}")
     heat = cv2.resize(heat, (width, height), interpolation=cv2.INTER_LINEAR)
@@ -31,7 +26,7 @@ def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.nd
 
 def to_levels(heatmap: np.ndarray) -> np.ndarray:
     """A map in [0, 1] (NaN/inf tolerated) -> uint8 levels 0..255, as the keras.io example's np.uint8(255 * h)."""
-    heat = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    heat = finite_heat(heatmap)
     return np.uint8(np.round(np.clip(heat, 0.0, 1.0) * 255.0))
 
 
@@ -69,12 +64,3 @@ def overlay_heatmap(
     levels = cv2.resize(levels, (frame.shape[1], frame.shape[0]), interpolation=cv2.INTER_LINEAR)
     colors = colorize(levels.reshape(frame.shape[:2]), colormap, bgr)
     return cv2.addWeighted(frame, 1.0 - alpha, colors, alpha, 0.0)
-
-
-def peak_xy(heatmap: np.ndarray, height: int, width: int) -> tuple[int, int]:
-    """The heatmap's maximum in (x, y) pixels of a (height, width) image."""
-    heat = np.nan_to_num(np.asarray(heatmap, np.float32), nan=0.0, posinf=0.0, neginf=0.0)
-    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
-    x = (col + 0.5) * width / heat.shape[1]
-    y = (row + 0.5) * height / heat.shape[0]
-    return min(int(x), width - 1), min(int(y), height - 1)

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..errors import InputError, OutputError
+from ..errors import InputError, OutputError, OutputExistsError
 
 
 def _current_umask() -> int:
@@ -27,7 +27,7 @@ def check_output_path(path: Path, overwrite: bool) -> Path:
     if path.is_dir():
         raise OutputError(f"{path} is a folder; give a file name")
     if path.exists() and not overwrite:
-        raise OutputError(f"{path} already exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
@@ -36,42 +36,85 @@ def check_output_path(path: Path, overwrite: bool) -> Path:
     return path
 
 
-def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path:
-    """Write to a temporary file beside ``path``, then move it into place.
+def check_folder(folder: Path) -> None:
+    """The folder exists and is writable, or its nearest existing parent is."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise OutputError(f"cannot create output folder {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK):
+        raise OutputError(f"cannot write to {folder}: {existing} is not writable (read-only?); "
+                          "choose another output folder")
 
-    Without ``overwrite`` the final step is a hard link, which fails if ``path``
-    appeared in the meantime: an existing file is never replaced.
-    """
-    check_output_path(path, overwrite)
+
+def make_folder(folder: Path) -> None:
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.chmod(tmp, FILE_MODE)
-            if overwrite:
-                os.replace(tmp, path)
-            else:
-                _link_new(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    except FileExistsError as exc:
-        raise OutputError(f"{path} already exists; pass --overwrite to replace it") from exc
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create output folder {folder}: {exc.strerror or exc}; "
+                          "choose another output folder") from exc
+
+
+def temporary_path(path: Path) -> Path:
+    """A new, empty file beside ``path`` with a name no other run can be using (hidden, ``.part``).
+
+    Two runs writing the same output each get their own; :func:`publish` moves it into place."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent or ".")
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
-    return path
+    os.close(fd)
+    return Path(tmp)
 
 
-def _link_new(tmp: str, path: Path) -> None:
+def publish(tmp: Path, path: Path, overwrite: bool) -> None:
+    """Give the finished temporary file its final name.
+
+    Without ``overwrite`` the step is a hard link, which fails if ``path`` appeared
+    meanwhile (another run published it): then nothing is replaced, the result stays
+    in ``tmp`` and the error says so."""
     try:
-        os.link(tmp, path)
-    except FileExistsError:
+        os.chmod(tmp, FILE_MODE)
+        if overwrite:
+            os.replace(tmp, path)
+            return
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
+                                    f"and this run's result is in {tmp}") from None
+        except OSError:  # no hard links on this file system (FAT, some shares)
+            if path.exists():
+                raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
+                                  f"and this run's result is in {tmp}") from None
+            os.replace(tmp, path)
+            return
+        tmp.unlink()
+    except OutputError:
         raise
-    except OSError:  # no hard links on this file system (FAT, some shares)
-        if path.exists():
-            raise FileExistsError(path) from None
-        os.replace(tmp, path)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}; the result is in {tmp}") from exc
+
+
+def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path:
+    """Write to a temporary file beside ``path``, then :func:`publish` it: never half a file under
+    the final name, and never over an existing file without ``overwrite``."""
+    check_output_path(path, overwrite)
+    tmp = temporary_path(path)
+    try:
+        tmp.write_bytes(data)
+        publish(tmp, path, overwrite)
+    except OutputExistsError:
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    except OSError as exc:
+        if isinstance(exc, OutputError):
+            raise
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
 def write_image(path: Path, bgr: np.ndarray, overwrite: bool = False) -> Path:

@@ -20,9 +20,8 @@ from typing import Callable, Protocol, TextIO
 
 import numpy as np
 
-from ..engine.stream import Explanation
 from ..errors import OutputError
-from ..render.overlay import peak_xy
+from ..frames import Explanation
 from .files import check_output_path
 
 log = logging.getLogger(__name__)
@@ -75,15 +74,14 @@ class JsonlLog:
 
     def record(self, item: Annotated) -> dict:
         e = item.explanation
-        height, width = e.frame.image.shape[:2]
-        score = dict(e.top).get(e.class_index)
+        score = e.score
         return {
             "frame": e.frame.index,
             "t": round(e.frame.timestamp, 4),
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
             "explained": {"index": e.class_index, "label": self._label(e.class_index),
                           "score": None if score is None else round(score, 6),
-                          "peak_xy": list(peak_xy(e.heatmap, height, width))},
+                          "peak_xy": list(e.peak_xy())},
             "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
         }
 
@@ -110,6 +108,7 @@ class SinkThread:
         self.sinks = list(sinks)
         self.failure: BaseException | None = None
         self.written = 0
+        self.closed = False
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._thread = threading.Thread(target=self._run, name="stream_cam-sinks", daemon=True)
         self._thread.start()
@@ -120,7 +119,7 @@ class SinkThread:
             if item is _STOP:
                 return
             if self.failure is not None:
-                continue  # drain without writing after a failure
+                continue  # drain without writing after a failure, so put() never blocks forever
             try:
                 if callable(item):
                     item()
@@ -128,22 +127,37 @@ class SinkThread:
                 for sink in self.sinks:
                     sink.write_annotated(item)
                 self.written += 1
-            except (OSError, ValueError, RuntimeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure (cv2.error too) is handed to put()/close()
                 self.failure = exc
                 log.debug("sink failed", exc_info=True)
 
-    def put(self, item: Annotated) -> None:
-        """Queue a frame; blocks while the queue is full (the writer sets the pace)."""
+    def _check(self) -> None:
         if self.failure is not None:
             raise OutputError(f"writing failed: {self.failure}") from self.failure
-        self._queue.put(item)
+        if not self._thread.is_alive():
+            raise OutputError("writing failed: the writer thread has stopped")
+
+    def put(self, item: Annotated | Callable[[], None]) -> None:
+        """Queue a frame; blocks while the queue is full (the writer sets the pace).
+
+        Raises :class:`OutputError` once writing has failed, instead of waiting on a
+        queue that nobody empties any more."""
+        while True:
+            self._check()
+            try:
+                self._queue.put(item, timeout=0.25)
+                return
+            except queue.Full:
+                continue
 
     def call(self, command: Callable[[], None]) -> None:
         """Run ``command`` in the writer thread, in order with the frames (start/stop recording)."""
-        self._queue.put(command)
+        self.put(command)
 
     def close(self) -> None:
-        """Write what is queued, finalize every sink, join the thread."""
+        """Write what is queued, finalize every sink, join the thread. Safe to call twice."""
+        if self.closed:
+            return
         if self._thread.is_alive():
             self._queue.put(_STOP)
             self._thread.join(JOIN_TIMEOUT_S)
@@ -152,9 +166,9 @@ class SinkThread:
         for sink in self.sinks:
             try:
                 sink.close()
-            except (OSError, ValueError, RuntimeError) as exc:
+            except Exception as exc:  # noqa: BLE001 - every sink gets closed; the first failure is kept
                 self.failure = self.failure or exc
-        self.sinks.clear()
+        self.closed = True
 
     def __enter__(self) -> "SinkThread":
         return self

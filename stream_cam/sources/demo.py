@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from .images import builtin_image
-from .video import ArrayReader
+from .readers import ArrayReader
 
 WIDTH, HEIGHT, FPS = 640, 480, 30.0
 SECONDS_PER_SCENE = 3.0

@@ -1,0 +1,164 @@
+"""``stream-cam``'s entry point: parse, check everything that needs no model (``plan``), then
+import TensorFlow, load the model and run the command.
+
+Every user-facing problem becomes ONE line on stderr and a non-zero exit; a traceback
+only with ``--debug``. Exit statuses (the same for every command):
+
+    0    done                       2    bad input (a file, an option, a source)
+    1    internal error (a bug)     3    a damaged input: every readable frame was processed
+    130  stopped by Ctrl-C          143  stopped by SIGTERM
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from typing import Sequence
+
+from ..errors import StreamCamError
+from .parser import PROG, build_parser, join_dash_values
+from .plan import Plan, make_plan, resolve_classes
+
+log = logging.getLogger("stream_cam")
+
+EXIT_OK = 0
+EXIT_INTERNAL_ERROR = 1
+EXIT_USER_ERROR = 2
+EXIT_DAMAGED_INPUT = 3
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+STOP_EXIT = {"SIGINT": EXIT_INTERRUPTED, "SIGTERM": EXIT_TERMINATED}
+
+
+def load_engine(args: argparse.Namespace):
+    """Load the model and build the CAM engine (TensorFlow is imported by main)."""
+    from ..engine.gradcam import GradCAM, GradCAMPlusPlus
+    from ..models.loader import load_model
+
+    weights = None if args.weights == "random" else args.weights
+    model = load_model(args.model, layer=args.layer, weights=weights,
+                       preprocessing=args.preprocess, labels=args.labels)
+    method = GradCAMPlusPlus if args.method == "gradcam++" else GradCAM
+    return method(model, jit_compile=args.xla)
+
+
+def run_image(args: argparse.Namespace, plan: Plan, cam) -> int:
+    from ..jobs.image import run_images
+
+    run_images(cam, args.paths, plan.options)
+    return EXIT_OK
+
+
+def run_live(args: argparse.Namespace, plan: Plan, cam, reader_factory=None) -> int:
+    from ..jobs.live import LiveRun
+
+    stats = LiveRun(cam, plan.options, reader_factory).run()
+    print(f"{stats.shown} frames shown at {stats.fps:.1f} fps, {stats.dropped} stale frames dropped"
+          + (f"; stopped by {stats.stopped_by}" if stats.stopped_by else ""), flush=True)
+    for path, frames in stats.recordings:
+        print(f"recorded {path} ({frames} frames)", flush=True)
+    for path in stats.snapshots:
+        print(f"saved {path}", flush=True)
+    return STOP_EXIT.get(stats.stopped_by, EXIT_OK)
+
+
+def run_video(args: argparse.Namespace, plan: Plan, cam) -> int:
+    from ..jobs.video import run_videos
+
+    results = run_videos(cam, args.inputs, args.output, plan.options)
+    stopped = next((r.interrupted for r in results if r.interrupted), "")
+    if stopped:
+        return STOP_EXIT.get(stopped, EXIT_INTERRUPTED)
+    if len(results) < len(args.inputs):
+        return EXIT_INTERRUPTED
+    return EXIT_DAMAGED_INPUT if any(r.damaged for r in results) else EXIT_OK
+
+
+def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
+    from ..jobs.video import process_video
+    from ..sinks.files import make_folder
+    from ..sources.demo import demo_reader
+
+    if plan.interactive:
+        return run_live(args, plan, cam, lambda: demo_reader(args.seconds_per_scene))
+    if args.output is None and args.window:
+        print("no display found: writing the demo to a video file instead", flush=True)
+    make_folder(plan.output.parent)
+    result = process_video(cam, demo_reader(args.seconds_per_scene), plan.output, plan.options)
+    print(f"wrote the demo video to {plan.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps)",
+          flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo}
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM outside the stream loops (loading, tracing): stop as Ctrl-C would."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _run(args: argparse.Namespace) -> int:
+    # 1. Every check that needs no model: bad input is refused in well under a second.
+    plan = make_plan(args)
+    # 2. TensorFlow, quietly, before anything imports Keras; then the model and its engine.
+    from ..tf_runtime import import_tensorflow
+
+    import_tensorflow(verbose=args.debug)
+    cam = load_engine(args)
+    resolve_classes(plan, cam.model.labels)
+    # 3. The command itself.
+    return COMMANDS[args.command](args, plan, cam)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = join_dash_values(list(sys.argv[1:] if argv is None else argv))
+    debug = False
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)  # the stream loops install their own, gentler one
+    try:
+        args = build_parser().parse_args(argv)
+        debug = args.debug
+        logging.basicConfig(
+            level=logging.DEBUG if args.debug else logging.INFO if args.verbose else logging.WARNING,
+            format="%(name)s: %(levelname)s: %(message)s",
+        )
+        if args.command is None:
+            build_parser().print_help(sys.stderr)
+            return EXIT_USER_ERROR
+        from ..tf_runtime import quiet_opencv
+
+        quiet_opencv(verbose=args.debug)  # before cv2 does anything
+        return _run(args)
+    except (StreamCamError, ConnectionError) as exc:
+        if debug:
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"{PROG}: {'stopped by SIGTERM' if terminated else 'interrupted'}", file=sys.stderr)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+        # An interrupt inside TensorFlow's import leaves CPython marked "killed by SIGINT", and
+        # it would re-raise the signal at exit. Everything is already closed (finally blocks ran),
+        # so leave with the status we mean.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if debug:
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
+              file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,177 @@
+"""The ``stream-cam`` argument parser: commands, flags and their help. No checks that need files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+from ..checks import check_alpha, check_count, check_seconds, check_smooth
+from ..errors import InputError
+from ..keys import keys_epilog
+from ..models.preprocessing import SCALINGS
+from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
+
+PROG = "stream-cam"
+METHODS = ("gradcam", "gradcam++")
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but an error is one line naming the command and how to get help."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise InputError(f"{self.prog}: {message} (see '{self.prog} --help')")
+
+
+def _type(check: Callable[..., object], *args: object) -> Callable[[str], object]:
+    """An argparse type from one of the shared checks (so the CLI and the jobs say the same)."""
+    def parse(text: str) -> object:
+        try:
+            return check(text, *args)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
+
+
+def _common(parser: argparse.ArgumentParser, top: bool) -> None:
+    # On the top parser and again on each command, so `stream-cam image --debug` works too.
+    default = False if top else argparse.SUPPRESS
+    parser.add_argument("--debug", action="store_true", default=default,
+                        help="show tracebacks and TensorFlow's own output")
+    parser.add_argument("-v", "--verbose", action="store_true", default=default, help="log what happens")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"{', '.join(MODEL_NAMES)}, or a .keras/.h5 file (default: {DEFAULT_MODEL}, offline)")
+    group.add_argument("--layer", help="target layer name (default: last 4-D layer before pooling)")
+    group.add_argument("--weights", default="imagenet",
+                       help="Keras applications: 'imagenet' (downloaded by Keras), 'random', or a weights file")
+    group.add_argument("--preprocess", help=f"input scaling: {', '.join(SCALINGS)} (default: the model's own)")
+    group.add_argument("--labels", type=Path, help="label file: one name per line, or JSON")
+    group.add_argument("--method", choices=METHODS, default="gradcam")
+    group.add_argument("--xla", action="store_true", help="compile with XLA (slower on CPU, maybe faster on GPU)")
+
+
+def _add_render_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("explanation")
+    group.add_argument("--class", dest="classes", action="append", default=[], metavar="NAME_OR_INDEX",
+                       help="class to explain, e.g. 285 or 'Egyptian cat'; repeat for several")
+    group.add_argument("--top-k", type=_type(check_count, 1000, "--top-k"), default=5,
+                       help="classes to report (default 5)")
+    group.add_argument("--alpha", type=_type(check_alpha, "--alpha"), default=0.4,
+                       help="heatmap weight, 0..1 (default 0.4)")
+    group.add_argument("--colormap", default="jet", help="any matplotlib colormap (default jet)")
+
+
+def _add_stream_options(parser: argparse.ArgumentParser, smooth_default: float) -> None:
+    group = parser.add_argument_group("stream")
+    group.add_argument("--smooth", type=_type(check_smooth, "--smooth"), default=smooth_default,
+                       help=f"heatmap smoothing across frames, 0 (off) to <1 (default {smooth_default}); "
+                            "resets on scene cuts and class changes")
+    group.add_argument("--log", type=Path, metavar="FILE.jsonl", help="write one JSON line per frame")
+    group.add_argument("--codec", default="mp4v", help="mp4v (default), mjpg, xvid (.avi), or h264 "
+                                                       "(browser-playable, needs PyAV)")
+    group.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
+def _add_kiosk_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("kiosk")
+    group.add_argument("--kiosk", action="store_true",
+                       help="unattended: fullscreen, large HUD, colour legend, loops and reconnects; "
+                            "only Esc pressed twice (or SIGTERM) ends it")
+    group.add_argument("--cycle", type=_type(check_seconds, "--cycle"), metavar="SECONDS",
+                       help="cycle the explained class through the top-k every SECONDS")
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("browser view")
+    group.add_argument("--serve", metavar="[HOST:]PORT",
+                       help="serve a live page at http://HOST:PORT/ (host 127.0.0.1 unless given)")
+    group.add_argument("--token", help="required when serving beyond loopback; viewers add ?token=...")
+
+
+def build_parser() -> OneLineParser:
+    parser = OneLineParser(prog=PROG, description="Real-time Grad-CAM explanations for image classifiers.")
+    _common(parser, top=True)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    keys = dict(epilog=keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    image = commands.add_parser(
+        "image", help="explain still images and save overlays",
+        description="Explain images: print the top classes and save one Grad-CAM overlay per explained class. "
+                    "PATH may be a file or a built-in photo such as skimage:chelsea.")
+    image.add_argument("paths", nargs="*", metavar="PATH", default=["skimage:chelsea"],
+                       help="image files or skimage:NAME (default: skimage:chelsea)")
+    image.add_argument("-o", "--output", type=Path,
+                       help="output file (one overlay) or folder (default: current folder)")
+    image.add_argument("--explain-top", type=_type(check_count, 20, "--explain-top"), default=1,
+                       help="without --class: explain the N most likely classes (default 1)")
+    image.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
+    image.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _add_model_options(image)
+    _add_render_options(image)
+
+    live = commands.add_parser(
+        "live", help="explain a webcam, stream or file in real time",
+        description="Live Grad-CAM: camera, stream or file -> heatmap overlay and HUD in a window, "
+                    "optionally recorded.", **keys)
+    live.add_argument("--source", default="0", help="camera index, /dev/videoN, rtsp:// or http:// URL, or a "
+                                                    "video file played at its own speed (default: camera 0)")
+    live.add_argument("--loop", action="store_true", help="start a file again at its end")
+    live.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the annotated frames")
+    live.add_argument("--no-window", dest="window", action="store_false", help="run without a window")
+    live.add_argument("--fullscreen", action="store_true")
+    live.add_argument("--max-frames", type=_type(check_count, 10**9, "--max-frames"),
+                      help="stop after this many frames")
+    _add_kiosk_options(live)
+    _add_serve_options(live)
+    _add_stream_options(live, smooth_default=0.5)
+    _add_model_options(live)
+    _add_render_options(live)
+
+    video = commands.add_parser(
+        "video", help="explain video files, every frame",
+        description="Explain every frame of video files; the output has the input's frame count, size and fps.")
+    video.add_argument("inputs", nargs="+", metavar="IN", help="video files")
+    video.add_argument("-o", "--output", type=Path, required=True,
+                       help="output file for one input, or a folder for several")
+    video.add_argument("--batch", type=_type(check_count, 256, "--batch"), default=8,
+                       help="frames per engine call (default 8)")
+    video.add_argument("--no-hud", dest="hud", action="store_false", help="heatmap only, no text")
+    _add_serve_options(video)
+    _add_stream_options(video, smooth_default=0.0)
+    _add_model_options(video)
+    _add_render_options(video)
+
+    demo = commands.add_parser(
+        "demo", help="the built-in demo: no camera, no files",
+        description="Explain a built-in clip made from scikit-image's photos. Shows a window when a display "
+                    "exists; otherwise writes the annotated video and says where.", **keys)
+    demo.add_argument("--no-window", dest="window", action="store_false", help="write the video, show nothing")
+    demo.add_argument("-o", "--output", type=Path, metavar="OUT.mp4",
+                      help="where to write the video (default: stream_cam_demo.mp4, never overwriting)")
+    demo.add_argument("--seconds-per-scene", type=_type(check_seconds, "--seconds-per-scene"), default=3.0,
+                      help=argparse.SUPPRESS)
+    _add_kiosk_options(demo)
+    _add_serve_options(demo)
+    _add_stream_options(demo, smooth_default=0.5)
+    _add_model_options(demo)
+    _add_render_options(demo)
+
+    for command in (image, live, video, demo):
+        _common(command, top=False)
+    return parser
+
+
+def join_dash_values(argv: list[str]) -> list[str]:
+    """``--preprocess -1..1`` as README writes it: argparse would take ``-1..1`` for an option."""
+    out: list[str] = []
+    for i, arg in enumerate(argv):
+        if i > 0 and argv[i - 1] == "--preprocess" and arg.startswith("-") and out and out[-1] == "--preprocess":
+            out[-1] = f"--preprocess={arg}"
+            continue
+        out.append(arg)
+    return out

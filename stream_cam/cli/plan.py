@@ -1,0 +1,141 @@
+"""Every check the CLI can make without the model, run FIRST, before TensorFlow is imported.
+
+``make_plan(args)`` reads the files' headers and names, not their contents: it refuses bad input in
+well under a second (see README, "Refused before the model loads") and returns what the run needs:
+the options object of the command, the resolved classes, the browser view's address. Nothing is
+created here; outputs and folders appear only once the run starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..jobs.image import ImageOptions, output_paths as image_output_paths
+from ..jobs.live import LiveOptions
+from ..jobs.video import VideoOptions, output_paths as video_output_paths
+from ..models.labels import read_label_file, resolve_class
+from ..models.preprocessing import check_scaling
+from ..models.registry import APPLICATIONS, builtin_labels, check_model_name
+from ..sinks.video import check_codec, next_free_path
+from ..sinks.window import display_available
+from ..sources.images import check_image_spec
+from ..sources.readers import check_source
+from ..web.address import Address, check_token, parse_address, probe_port
+
+DEMO_OUTPUT = Path("stream_cam_demo.mp4")
+
+
+@dataclass
+class Plan:
+    """What ``main`` needs after the checks: the command's options, and what is already resolved."""
+
+    command: str
+    options: Any  # ImageOptions, LiveOptions or VideoOptions
+    labels: list[str] | None  # the class names, when known without loading the model
+    class_specs: list[str]  # --class as given; resolved into options.classes once labels are known
+    address: Address | None = None
+    interactive: bool = False  # demo: window / browser / kiosk, played live
+    output: Path | None = None  # demo written to a file: where
+
+
+def make_plan(args: argparse.Namespace) -> Plan:
+    """Check everything that needs no model; raise InputError/OutputError with one clear line."""
+    labels = _check_model(args)
+    classes = [resolve_class(c, labels) for c in args.classes] if labels is not None else []
+    address = _serve_address(args)
+    plan = PLANNERS[args.command](args, classes, address)
+    plan.labels, plan.class_specs, plan.address = labels, list(args.classes), address
+    return plan
+
+
+def resolve_classes(plan: Plan, labels: list[str]) -> None:
+    """After loading a model whose labels were unknown before: resolve --class and re-check outputs."""
+    if plan.labels is None and plan.class_specs:
+        plan.options.classes = [resolve_class(c, labels) for c in plan.class_specs]
+        if isinstance(plan.options, ImageOptions):
+            image_output_paths(plan.options.inputs, plan.options.per_image, plan.options)
+
+
+def _check_model(args: argparse.Namespace) -> list[str] | None:
+    check_model_name(args.model)
+    if args.weights not in ("imagenet", "random"):
+        if args.model not in APPLICATIONS:
+            raise InputError("--weights applies to the Keras applications (xception, resnet50, ...)")
+        if not Path(args.weights).is_file():
+            raise InputError(f"weights file {args.weights} does not exist")
+    if args.preprocess is not None:
+        check_scaling(args.preprocess)
+    if args.labels is not None:
+        return read_label_file(args.labels)
+    return builtin_labels(args.model)
+
+
+def _serve_address(args: argparse.Namespace) -> Address | None:
+    if getattr(args, "serve", None) is None:
+        if getattr(args, "token", None):
+            raise InputError("--token goes with --serve")
+        return None
+    address = parse_address(args.serve)
+    check_token(address, args.token)
+    probe_port(address)  # a port in use fails now, not after loading the model
+    return address
+
+
+def _stream_values(args: argparse.Namespace, classes: list[int], address: Address | None) -> dict:
+    return dict(alpha=args.alpha, colormap=args.colormap, top_k=args.top_k, classes=classes, smooth=args.smooth,
+                log=args.log, codec=args.codec, overwrite=args.overwrite, serve=address, token=args.token)
+
+
+def _plan_image(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    for spec in args.paths:
+        check_image_spec(spec)
+    options = ImageOptions(classes=classes, explain_top=args.explain_top, top_k=args.top_k, alpha=args.alpha,
+                           colormap=args.colormap, output=args.output, overwrite=args.overwrite, as_json=args.json,
+                           inputs=list(args.paths), class_count=len(args.classes))
+    options.validate()
+    image_output_paths(options.inputs, options.per_image, options)
+    return Plan("image", options, None, [])
+
+
+def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    check_source(args.source)
+    options = LiveOptions(source=args.source, loop=args.loop, record=args.record, window=args.window,
+                          fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
+                          **_stream_values(args, classes, address))
+    options.validate()
+    return Plan("live", options, None, [])
+
+
+def _plan_video(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    for spec in args.inputs:
+        check_source(spec)
+    options = VideoOptions(batch=args.batch, hud=args.hud, **_stream_values(args, classes, address))
+    options.validate()
+    video_output_paths(args.inputs, args.output, options)
+    return Plan("video", options, None, [])
+
+
+def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    window = args.window and display_available()
+    interactive = args.output is None and (window or address is not None or args.kiosk)
+    if interactive:
+        options = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
+                              **_stream_values(args, classes, address))
+        options.validate()
+        return Plan("demo", options, None, [], interactive=True)
+    if args.kiosk or args.cycle is not None:
+        raise InputError("--kiosk and --cycle play the demo live; leave out -o (a file is written at full speed)")
+    output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)
+    check_codec(args.codec, output)
+    # A file run can still be watched: --serve shows its progress (view only).
+    options = VideoOptions(batch=8, **_stream_values(args, classes, address))
+    options.validate()
+    video_output_paths(["demo"], output, options)
+    return Plan("demo", options, None, [], output=output)
+
+
+PLANNERS = {"image": _plan_image, "live": _plan_live, "video": _plan_video, "demo": _plan_demo}

@@ -1,0 +1,59 @@
+"""The values that travel down the data path: a captured frame, and what the engine said about it.
+
+Sources make :class:`Frame`; the engine turns it into an :class:`Explanation`; render and
+sinks read both. They live here, at the top level, so no part imports another for them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .pixels import peak_xy
+
+# The engine resolves "the class at rank r" for any r up to this (and the keys 1..MAX_RANK pick one).
+MAX_RANK = 5
+
+
+def short_label(label: str) -> str:
+    """The first synonym: 'tabby, tabby cat' -> 'tabby'."""
+    return label.split(",")[0].strip()
+
+
+@dataclass
+class Frame:
+    """One BGR frame, its position in the source, and when it was captured."""
+
+    index: int
+    image: np.ndarray
+    timestamp: float  # seconds in the source's own timeline (index / fps for files)
+    captured_at: float  # time.perf_counter() when the reader got it
+    prepared: np.ndarray | None = None  # model input, when the reader thread prepared it
+
+
+@dataclass
+class Explanation:
+    """What the engine says about one frame."""
+
+    frame: Frame
+    heatmap: np.ndarray  # (h, w) float32 in [0, 1], after smoothing
+    class_index: int
+    top: list[tuple[int, float]]  # (class index, probability), most likely first
+    engine_ms: float
+    smoothed: bool = False
+
+    @property
+    def score(self) -> float | None:
+        """The explained class's probability, when it is in the top-k."""
+        return dict(self.top).get(self.class_index)
+
+    def peak_xy(self) -> tuple[int, int]:
+        """Where the heatmap peaks, in pixels of the frame."""
+        height, width = self.frame.image.shape[:2]
+        return peak_xy(self.heatmap, height, width)
+
+    def top_entries(self, label: Callable[[int], str]) -> list[dict]:
+        """The top-k as JSON-ready dicts, for the log and the browser view."""
+        return [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in self.top]

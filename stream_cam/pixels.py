@@ -1,0 +1,53 @@
+"""Pixel and heatmap helpers shared by every part: conversions that must mean the same everywhere.
+
+Pure numpy (no OpenCV, no TensorFlow), so sources, render, sinks and the engine can all use them.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+
+
+def to_rgb8(image: np.ndarray, what: str, bgr: bool = False) -> np.ndarray:
+    """Any decoded image (gray, gray+alpha, 3 or 4 channels; 8/16-bit, bool or float in 0..1)
+    -> 3-channel uint8. ``bgr=True`` also swaps the first and third channels."""
+    image = np.asarray(image)
+    if image.dtype == np.uint8:
+        pass
+    elif image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype == np.bool_:
+        image = image.astype(np.uint8) * 255
+    elif np.issubdtype(image.dtype, np.floating):
+        image = np.uint8(np.clip(np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255.0 + 0.5)
+    elif np.issubdtype(image.dtype, np.integer):
+        image = np.clip(image, 0, 255).astype(np.uint8)
+    else:
+        raise InputError(f"{what}: unsupported pixel type {image.dtype}")
+    if image.size == 0:
+        raise InputError(f"{what}: the image is empty")
+    if image.ndim == 2:
+        image = image[..., None]
+    channels = image.shape[2] if image.ndim == 3 else 0
+    if channels in (1, 2):
+        return np.ascontiguousarray(np.repeat(image[..., :1], 3, axis=2))
+    if channels in (3, 4):
+        rgb = image[..., :3]
+        return np.ascontiguousarray(rgb[..., ::-1] if bgr else rgb)
+    raise InputError(f"{what}: unsupported image shape {image.shape}")
+
+
+def finite_heat(heatmap: np.ndarray) -> np.ndarray:
+    """A heatmap as float32 with NaN and inf counted as 0 (never as heat)."""
+    return np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def peak_xy(heatmap: np.ndarray, height: int, width: int) -> tuple[int, int]:
+    """The heatmap's maximum in (x, y) pixels of a (height, width) image."""
+    heat = finite_heat(heatmap)
+    row, col = np.unravel_index(int(np.argmax(heat)), heat.shape)
+    x = (col + 0.5) * width / heat.shape[1]
+    y = (row + 0.5) * height / heat.shape[0]
+    return min(int(x), width - 1), min(int(y), height - 1)

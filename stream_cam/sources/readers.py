@@ -1,0 +1,157 @@
+"""Readers: open a camera, URL, file or generated clip and read BGR frames from it, one call at a time.
+
+:class:`CaptureReader` wraps ``cv2.VideoCapture``; :class:`ArrayReader` serves frames from
+memory (the demo, tests). Both describe themselves with a :class:`VideoInfo`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol, Sequence
+
+import cv2
+import numpy as np
+
+from ..errors import InputError
+from ..pixels import to_rgb8
+
+FALLBACK_FPS = 30.0
+OPEN_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a source delivers: frame size, frames per second, and frame count if known."""
+
+    width: int
+    height: int
+    fps: float
+    frame_count: int | None
+    source: str
+    live: bool
+
+    @property
+    def resolution(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+class Reader(Protocol):
+    """The minimal capture interface: OpenCV's VideoCapture, or a generated clip."""
+
+    info: VideoInfo
+
+    def read(self) -> np.ndarray | None: ...
+
+    def release(self) -> None: ...
+
+
+def as_bgr8(image: np.ndarray) -> np.ndarray:
+    """Every frame leaves a source as uint8 (H, W, 3): a grayscale, 4-channel, 16-bit or
+    float frame in the middle of a stream is converted, not fatal."""
+    if image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
+        return image
+    return to_rgb8(image, "frame")
+
+
+def sane_fps(fps: float) -> float:
+    """A camera reporting 0, NaN or nonsense gets 30 fps."""
+    return fps if fps and math.isfinite(fps) and 1.0 <= fps <= 1000.0 else FALLBACK_FPS
+
+
+class CaptureReader:
+    """cv2.VideoCapture on a camera index, device path, URL or file."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.capture = _open_capture(spec)
+        width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        live = is_live_spec(spec)
+        self.info = VideoInfo(width, height, sane_fps(self.capture.get(cv2.CAP_PROP_FPS)),
+                              count if count > 0 and not live else None, spec, live)
+
+    def read(self) -> np.ndarray | None:
+        ok, image = self.capture.read()
+        return as_bgr8(image) if ok and image is not None and image.size else None
+
+    def release(self) -> None:
+        self.capture.release()
+
+
+class ArrayReader:
+    """Frames from a sequence or a callable ``index -> frame | None`` (demo clips, tests)."""
+
+    def __init__(self, frames: Sequence[np.ndarray] | Callable[[int], np.ndarray | None],
+                 fps: float = FALLBACK_FPS, name: str = "generated", count: int | None = None,
+                 live: bool = False) -> None:
+        self._frames = frames
+        self._next = 0
+        self._count = len(frames) if not callable(frames) else count
+        first = self._get(0)
+        if first is None:
+            raise ConnectionError(f"{name}: no frames")
+        height, width = first.shape[:2]
+        self.info = VideoInfo(width, height, sane_fps(fps), self._count, name, live)
+
+    def _get(self, index: int) -> np.ndarray | None:
+        if callable(self._frames):
+            return self._frames(index)
+        return self._frames[index] if index < len(self._frames) else None
+
+    def read(self) -> np.ndarray | None:
+        frame = self._get(self._next)
+        self._next += 1
+        return None if frame is None else as_bgr8(frame)
+
+    def release(self) -> None:
+        self._next = self._count or self._next
+
+
+def is_live_spec(spec: str) -> bool:
+    return spec.isdigit() or spec.startswith("/dev/video") or "://" in spec
+
+
+def check_source(spec: str) -> None:
+    """What can be known about a source without opening it: a file must exist and hold bytes.
+
+    Cheap (no OpenCV call), so the CLI runs it before loading the model."""
+    spec = str(spec)
+    if spec.isdigit() or "://" in spec or spec.startswith("/dev/video") or spec == "demo":
+        return
+    path = Path(spec)
+    if not path.exists():
+        raise InputError(f"{spec}: no such file")
+    if path.is_dir():
+        raise InputError(f"{spec}: is a folder, not a video")
+    if path.stat().st_size == 0:
+        raise InputError(f"{spec}: the file is empty")
+
+
+def _open_capture(spec: str) -> cv2.VideoCapture:
+    """Open a capture or raise a clear error; never hang longer than OPEN_TIMEOUT_MS."""
+    if spec.isdigit():
+        capture = cv2.VideoCapture(int(spec))
+        if not capture.isOpened():
+            raise ConnectionError(f"cannot open camera {spec}: is one connected, and free? "
+                                  "(try --source /dev/videoN, a URL or a video file)")
+        return capture
+    if "://" in spec:
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
+        capture = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+        if not capture.isOpened():
+            raise ConnectionError(f"cannot open stream {spec}: no answer within {OPEN_TIMEOUT_MS // 1000} s "
+                                  "or not a video stream")
+        return capture
+    check_source(spec)
+    capture = cv2.VideoCapture(spec)
+    if not capture.isOpened():
+        raise InputError(f"{spec}: not a video OpenCV can read (try .mp4, .avi or .mkv)")
+    return capture
+
+
+def open_reader(spec: str) -> Reader:
+    """A :class:`Reader` for a camera index, /dev/videoN, URL or file."""
+    return CaptureReader(str(spec))

@@ -1,0 +1,143 @@
+"""The browser view's Starlette application: the page, MJPEG, snapshots, state, events, controls.
+
+Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/state``,
+``/events`` (Server-Sent Events with the live top-k), ``/control`` (POST JSON),
+``/healthz``, ``/static/...`` (the page's own assets; nothing from a CDN).
+When a token is set, every request must carry it, as ``?token=`` or an
+``Authorization: Bearer`` header. No endpoint reads a path from the request,
+concurrent streams are capped, control input is validated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from importlib import resources
+from typing import Any, Callable
+
+from ..errors import InputError
+from .broadcast import Broadcaster
+from .state import ControlChange, parse_control
+
+MAX_STREAMS = 16
+BOUNDARY = "stream_cam_frame"
+STATE_PERIOD_S = 0.2  # the page's top-k updates at most 5 times a second
+
+
+def _page(token: str | None) -> str:
+    html = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
+    return html.replace("__TOKEN__", json.dumps(token or ""))
+
+
+def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[str, Any]],
+              token: str | None) -> Any:
+    """The Starlette application. ``apply_control`` applies a parsed control and returns the new state."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+    from starlette.routing import Route
+
+    streams = {"open": 0}
+
+    class TokenGate:
+        """Pure ASGI middleware: every request must carry the token, when there is one."""
+
+        def __init__(self, app: Any) -> None:
+            self.app = app
+
+        async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+            if token and scope["type"] == "http" and not _has_token(scope, token):
+                await PlainTextResponse("missing or wrong token", status_code=401)(scope, receive, send)
+                return
+            await self.app(scope, receive, send)
+
+    def stream_slot() -> bool:
+        if streams["open"] >= MAX_STREAMS:
+            return False
+        streams["open"] += 1
+        return True
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(_page(token))
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "frames": hub.sequence, "viewers": streams["open"]})
+
+    async def state(request: Request) -> Response:
+        return JSONResponse(hub.state())
+
+    async def snapshot(request: Request) -> Response:
+        _, jpeg = await asyncio.to_thread(hub.jpeg)
+        if jpeg is None:
+            return PlainTextResponse("no frame yet", status_code=503)
+        return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+    async def mjpeg(request: Request) -> Response:
+        if not stream_slot():
+            return PlainTextResponse("too many viewers", status_code=503)
+
+        async def frames() -> Any:
+            last = -1
+            try:
+                while not hub.closed:
+                    if hub.sequence == last:
+                        await hub.wait_change()
+                        continue
+                    last, jpeg = await asyncio.to_thread(hub.jpeg)
+                    if jpeg is None:
+                        continue
+                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                           f"Content-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n"
+            finally:
+                streams["open"] -= 1
+
+        return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                 headers={"Cache-Control": "no-store"})
+
+    async def events(request: Request) -> Response:
+        if not stream_slot():
+            return PlainTextResponse("too many viewers", status_code=503)
+
+        async def updates() -> Any:
+            try:
+                while not hub.closed:
+                    yield f"data: {json.dumps(hub.state())}\n\n".encode()
+                    await asyncio.sleep(STATE_PERIOD_S)
+                    await hub.wait_change()
+            finally:
+                streams["open"] -= 1
+
+        return StreamingResponse(updates(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
+
+    async def control(request: Request) -> Response:
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return JSONResponse({"error": "expected a JSON object"}, status_code=400)
+        try:
+            return JSONResponse(apply_control(parse_control(body)))
+        except InputError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+
+    async def script(request: Request) -> Response:
+        code = resources.files(__package__).joinpath("static/app.js").read_text(encoding="utf-8")
+        return Response(code, media_type="text/javascript")
+
+    routes = [
+        Route("/", index), Route("/healthz", healthz), Route("/state", state),
+        Route("/snapshot.jpg", snapshot), Route("/stream.mjpg", mjpeg), Route("/events", events),
+        Route("/control", control, methods=["POST"]), Route("/static/app.js", script),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
+
+
+def _has_token(scope: dict, token: str) -> bool:
+    from urllib.parse import parse_qs
+
+    given = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("token", [""])[0]
+    for name, value in scope.get("headers", []):
+        if name == b"authorization" and value.lower().startswith(b"bearer "):
+            given = value[7:].decode(errors="replace").strip()
+    return hmac.compare_digest(given.encode(), token.encode())

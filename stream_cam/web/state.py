@@ -1,0 +1,77 @@
+"""What the browser view shows and what it may change: one state object and one control parser,
+used by every command that serves a page (live, demo, video)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..checks import check_alpha, check_count
+from ..errors import InputError
+from ..frames import MAX_RANK
+
+
+@dataclass
+class ViewState:
+    """The page's view of the pipeline, sent as ``/state`` and over ``/events``."""
+
+    frame: int | None = None
+    fps: float = 0.0
+    latency_ms: float | None = None
+    top: list[dict] = field(default_factory=list)  # {"index", "label", "score"}, best first
+    explained: dict | None = None  # {"index", "label", "score"}
+    alpha: float = 0.4
+    colormap: str = "jet"
+    paused: bool = False
+    recording: bool = False
+    source: str = ""
+    status: str = ""
+    controls: bool = True  # False where settings are fixed (video files)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ControlChange:
+    """A validated ``/control`` request; None means "leave as it is"."""
+
+    alpha: float | None = None
+    colormap: str | None = None
+    rank: int | None = None
+    cycle: bool = False
+    pause: bool | None = None
+
+
+CONTROL_FIELDS = ("alpha", "colormap", "rank", "cycle", "pause")
+
+
+def parse_control(body: object) -> ControlChange:
+    """Check a decoded JSON body's names, types and ranges; raise InputError with the reason."""
+    if not isinstance(body, dict):
+        raise InputError("expected a JSON object")
+    unknown = sorted(set(body) - set(CONTROL_FIELDS))
+    if unknown:
+        raise InputError(f"unknown control {unknown[0]!r}; use {', '.join(CONTROL_FIELDS)}")
+    alpha = body.get("alpha")
+    if alpha is not None and (isinstance(alpha, (bool, str)) or not isinstance(alpha, (int, float))):
+        raise InputError("alpha must be a number from 0 to 1")
+    colormap = body.get("colormap")
+    if colormap is not None and not isinstance(colormap, str):
+        raise InputError("colormap must be a name")
+    rank = body.get("rank")
+    if rank is not None and not isinstance(rank, int):
+        raise InputError(f"rank must be a whole number from 1 to {MAX_RANK}")
+    pause = body.get("pause")
+    if pause is not None and not isinstance(pause, bool):
+        raise InputError("pause must be true or false")
+    cycle = body.get("cycle", False)
+    if not isinstance(cycle, bool):
+        raise InputError("cycle must be true or false")
+    return ControlChange(
+        alpha=None if alpha is None else check_alpha(alpha),
+        colormap=colormap,
+        rank=None if rank is None else check_count(rank, MAX_RANK, "rank"),
+        cycle=cycle,
+        pause=pause,
+    )

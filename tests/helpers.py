@@ -1,0 +1,203 @@
+"""Helpers shared by the test modules (fixtures are in conftest.py): running the CLI as a user
+does, small clips and models, a tiny HTTP client, and stand-ins for writing legacy .pth files.
+
+Numeric tolerances live here too, each with the reason for its size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import pickle
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+import types
+import urllib.error
+import urllib.request
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Heatmaps are normalised to [0, 1]. oneDNN picks different float32 kernels per CPU (summation order
+# in the 1280-channel weighted sum), which moved Lite0 maps by up to 1.07e-5 against the keras.io
+# function on an AVX-512 Xeon (1e-5 elsewhere). 1e-4 is ~10x that spread, and still 100x below what a
+# wrong formula gives (Grad-CAM++ or a missing ReLU differ by > 1e-2 on the same maps).
+MAP_TOLERANCE = 1e-4
+# Probabilities: softmax of the same logits; same reasoning, one order tighter in practice.
+PROBABILITY_TOLERANCE = 1e-5
+
+
+# -- the CLI as a user runs it ----------------------------------------------------------------
+
+def run(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "stream_cam", *args], cwd=cwd, env=environment,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    environment = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "stream_cam", *args], cwd=cwd, env=environment,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode != 0
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("stream-cam: error: ")
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and len(path.read_text().splitlines()) >= n:
+            return len(path.read_text().splitlines())
+        if proc.poll() is not None:
+            raise AssertionError(f"exited early: {proc.stderr.read()}")
+        time.sleep(0.1)
+    raise AssertionError(f"{path} did not reach {n} lines")
+
+
+def no_stream_threads() -> bool:
+    return not any(t.name.startswith("stream_cam") for t in threading.enumerate())
+
+
+# -- inputs -----------------------------------------------------------------------------------
+
+def numbered_frames(n: int, size=(64, 48)):
+    """Frames that carry their own index in the pixel values."""
+    return [np.full((size[1], size[0], 3), i % 256, np.uint8) for i in range(n)]
+
+
+def write_clip(path, frames: int = 40, fps: float = 12.0, size: tuple[int, int] = (160, 120), cut_every: int = 0):
+    """A small mp4v clip panning across real photos (cat, then coffee after a cut)."""
+    import cv2
+
+    from stream_cam.sources.images import builtin_image
+
+    photos = [cv2.cvtColor(builtin_image(n), cv2.COLOR_RGB2BGR) for n in ("chelsea", "coffee")]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for i in range(frames):
+        photo = photos[(i // cut_every) % 2] if cut_every else photos[0]
+        h, w = photo.shape[:2]
+        x = int((w - 300) * i / max(frames - 1, 1))
+        writer.write(cv2.resize(photo[:, x:x + 300], size, interpolation=cv2.INTER_AREA))
+    writer.release()
+    return path
+
+
+def tiny_cnn(seed: int = 0, classes: int = 4, size: int = 32, activation: str | None = "softmax"):
+    """A small functional CNN with seeded weights; last conv layer is 'last_conv'."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input((size, size, 3), name="pixels")
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="conv1")(inputs)
+    x = keras.layers.MaxPooling2D(name="pool1")(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu", name="last_conv")(x)
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(classes, activation=activation, name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"tiny_{seed}")
+
+
+# -- a tiny HTTP client for the browser view ----------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def get(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+# -- legacy .pth files, written without torch ---------------------------------------------------
+
+def _rebuild_tensor_v2(*args):  # stands in for torch._utils._rebuild_tensor_v2 when pickling
+    raise AssertionError("never called")
+
+
+class _FloatStorage:
+    """Pickles as torch.FloatStorage would, without torch."""
+
+
+_rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+_FloatStorage.__module__, _FloatStorage.__qualname__ = "torch", "FloatStorage"
+
+
+@contextlib.contextmanager
+def fake_torch():
+    """Just enough of a 'torch' module for pickle to name the stand-ins as torch's own."""
+    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+    torch.FloatStorage, utils._rebuild_tensor_v2 = _FloatStorage, _rebuild_tensor_v2
+    sys.modules.update({"torch": torch, "torch._utils": utils})
+    try:
+        yield
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+class _StorageRef:
+    def __init__(self, key: str, numel: int) -> None:
+        self.key, self.numel = key, numel
+
+
+def state_pickle(tensors: dict[str, tuple]) -> bytes:
+    """A pickle of {name: tensor} the way torch's legacy saver writes it; each tensor is
+    (storage key, shape, storage element count[, strides]). Call inside ``fake_torch()``."""
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, _StorageRef):
+                return ("storage", _FloatStorage, obj.key, "cpu", obj.numel)
+            return None
+
+    class Rebuild:
+        def __init__(self, key: str, shape: tuple[int, ...], numel: int, strides: tuple | None = None) -> None:
+            self.key, self.shape, self.numel, self.strides = key, shape, numel, strides
+
+        def __reduce__(self):
+            strides = self.strides or tuple(int(np.prod(self.shape[i + 1:])) for i in range(len(self.shape)))
+            return (_rebuild_tensor_v2, (_StorageRef(self.key, self.numel), 0, self.shape, strides, False,
+                                         OrderedDict()))
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=2).dump(OrderedDict((name, Rebuild(*spec)) for name, spec in tensors.items()))
+    return buffer.getvalue()
+
+
+def legacy_file(state: bytes, storages: list[tuple[str, np.ndarray]]) -> bytes:
+    """The five pickles and the raw storages of a legacy .pth file."""
+    out = io.BytesIO()
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True}):
+        pickle.dump(header, out, protocol=2)
+    out.write(state)
+    pickle.dump([key for key, _ in storages], out, protocol=2)
+    for _, data in storages:
+        out.write(struct.pack("<q", data.size))
+        out.write(data.tobytes())
+    return out.getvalue()
