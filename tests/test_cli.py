@@ -94,3 +94,40 @@ def test_help_lists_commands_without_loading_tensorflow(tmp_path):
     probe = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert "--class" in probe.stdout and probe.stderr.strip() == "False"
+
+
+# Each of these is knowable without the model: refused before TensorFlow is imported
+# (scripts/bench_refusals.py measures how fast; README has the table).
+REFUSED_BEFORE_TENSORFLOW = [
+    (["image", "missing.png"], "no such file"),
+    (["live", "--source", "missing.mp4", "--no-window"], "no such file"),
+    (["video", "missing.mp4", "-o", "x.mp4"], "no such file"),
+    (["image", "--class", "egyptian kat"], "did you mean 'egyptian cat'"),
+    (["demo", "--no-window", "--serve", "0.0.0.0:8765"], "--token"),
+    (["image", "--model", "nonet"], "unknown model"),
+    (["image", "--colormap", "jett"], "unknown colormap"),
+    (["video", "clip.mp4", "-o", "x.webm"], "cannot write .webm"),
+    (["live", "--source", "clip.mp4", "--record", "clip.mp4", "--no-window"], "already exists"),
+    (["live", "--source", "clip.mp4", "--log", "clip.mp4", "--no-window"], "already exists"),
+    (["video", "clip.mp4", "-o", "y.mp4", "--codec", "h265"], "unknown codec"),
+    (["image", "--labels", "missing.txt"], "cannot read label file"),
+    (["image", "--preprocess", "zscore"], "unknown preprocessing"),
+]
+
+
+@pytest.mark.parametrize("argv, fragment", REFUSED_BEFORE_TENSORFLOW, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
+def test_bad_input_is_refused_before_tensorflow_loads(tmp_path, argv, fragment):
+    (tmp_path / "clip.mp4").write_bytes(b"\0" * 64)
+    probe = ("import sys\nfrom stream_cam.cli import main\ncode = main(sys.argv[1:])\n"
+             "print('tensorflow' in sys.modules)\nsys.exit(code)\n")
+    result = subprocess.run([sys.executable, "-c", probe, *argv], cwd=tmp_path, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert_one_line_error(result, fragment)
+    assert result.returncode == 2 and result.stdout.strip() == "False"
+
+
+def test_debug_after_the_command_is_understood(tmp_path):
+    result = run("image", "missing.png", "--debug", cwd=tmp_path)
+    assert result.returncode != 0 and "Traceback" in result.stderr and "InputError" in result.stderr
+    plain = run("image", "missing.png", cwd=tmp_path)
+    assert_one_line_error(plain, "no such file")

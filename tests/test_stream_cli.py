@@ -39,7 +39,8 @@ def test_signal_during_recording_leaves_a_playable_file(tmp_path, signum):
     logged = wait_for_lines(tmp_path / "rec.jsonl", 10, proc)
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=20)
-    assert proc.returncode == 0, err
+    # The same statuses as `video`: 130 for Ctrl-C, 143 for SIGTERM, after an orderly stop.
+    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum], err
     assert "recorded rec.mp4" in out
     assert video_frame_count(tmp_path / "rec.mp4") >= logged
     assert "Traceback" not in err

@@ -11,7 +11,8 @@ import pytest
 
 from helpers import no_stream_threads, numbered_frames
 from stream_cam.engine.stream import ClassChoice, StreamExplainer, TemporalSmoother
-from stream_cam.errors import InputError
+from stream_cam.errors import InputError, OutputError
+from stream_cam.sinks.worker import Annotated, SinkThread
 from stream_cam.jobs.controls import Controls
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.jobs.video import VideoOptions, process_video
@@ -90,6 +91,58 @@ def test_live_run_on_a_fast_source(tiny_cam, tmp_path):
     (path, frames), = stats.recordings
     assert frames == 40 and video_frame_count(path) == 40
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 40
+    assert stats.log_lines == 40  # counted from the log itself (was 0: read after the sinks were cleared)
+    assert no_stream_threads()
+
+
+class _Counting:
+    """A sink that counts what it gets and whether it was closed."""
+
+    def __init__(self) -> None:
+        self.frames, self.closed = 0, False
+
+    def write_annotated(self, item) -> None:
+        self.frames += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class _Raising:
+    def __init__(self, error: BaseException, after: int) -> None:
+        self.error, self.after, self.frames = error, after, 0
+
+    def write_annotated(self, item) -> None:
+        self.frames += 1
+        if self.frames > self.after:
+            raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("error", [cv2.error("resize failed"), Exception("anything at all")],
+                         ids=["cv2.error", "Exception"])
+def test_a_sink_raising_anything_stops_the_writer_without_hanging(error):
+    good = _Counting()
+    sinks = SinkThread([_Raising(error, after=3), good], maxsize=2)
+    outcome: dict = {}
+
+    def feed() -> None:  # far more frames than the queue holds: put() must raise, not block forever
+        try:
+            for _ in range(200):
+                sinks.put(Annotated(np.zeros((4, 4, 3), np.uint8), None))
+        except OutputError as exc:
+            outcome["error"] = exc
+
+    feeder = threading.Thread(target=feed, daemon=True)
+    feeder.start()
+    feeder.join(10)
+    assert not feeder.is_alive(), "put() blocked after the writer failed"
+    assert "writing failed" in str(outcome["error"])
+    sinks.close()
+    assert good.closed and good.frames == 3  # the other sinks are still finalized
+    assert sinks.failure is error
     assert no_stream_threads()
 
 

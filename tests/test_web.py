@@ -61,6 +61,7 @@ def demo_server(tmp_path):
         proc.communicate(timeout=30)
 
 
+@pytest.mark.browser
 def test_page_in_headless_chromium(demo_server, tmp_path):
     if not shutil.which("chromium"):
         pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")

@@ -19,6 +19,8 @@ import pytest
 from helpers import start, wait_for_lines, write_clip
 from stream_cam.sinks.video import video_frame_count
 
+pytestmark = pytest.mark.gui  # deselect with -m "not gui" where there is no Xvfb
+
 TOOLS = ("Xvfb", "xdotool", "import")
 
 

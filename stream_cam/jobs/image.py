@@ -98,7 +98,8 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
             names = [folder / f"{stem}_gradcam.png"]
         else:
             names = [folder / f"{stem}_gradcam_top{rank + 1}.png" for rank in range(per_image)]
-        plans.append([check_output_path(p, options.overwrite) if p.parent.is_dir() else p for p in names])
+        # In a folder that this run will create, nothing can exist yet.
+        plans.append([check_output_path(p, options.overwrite) if single_file or p.parent.is_dir() else p for p in names])
     if len({p.resolve() for paths in plans for p in paths}) != total:
         raise OutputError("two inputs would write the same output name; give them different names")
     return plans

@@ -143,17 +143,22 @@ class LiveRun:
                 if window is not None:
                     resources.callback(window.close)
                 stop = resources.enter_context(StopSignals())
+                # Registered last, so it runs first: the run's time excludes closing the resources.
+                resources.callback(self._stop_clock, started)
                 self._loop(source, sinks, window, stop)
                 self.stats.stopped_by = self.stats.stopped_by or stop.requested or ""
             if sinks.failure is not None:  # found while finalizing (the loop raises on earlier ones)
                 raise OutputError(f"writing failed: {sinks.failure}") from sinks.failure
         finally:
-            self.stats.elapsed_s = time.perf_counter() - started
+            self.stats.elapsed_s = self.stats.elapsed_s or time.perf_counter() - started
             self.stats.dropped = source.dropped
             if self.recorder is not None:
                 self.stats.recordings = list(self.recorder.finished)
             self.stats.log_lines = log_sink.lines if log_sink is not None else 0
         return self.stats
+
+    def _stop_clock(self, started: float) -> None:
+        self.stats.elapsed_s = time.perf_counter() - started
 
     def _loop(self, source: LatestFrames, sinks: SinkThread, window: Window | None, stop: StopSignals) -> None:
         controls, options = self.controls, self.options

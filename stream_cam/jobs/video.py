@@ -97,7 +97,7 @@ def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> 
         raise OutputError("two inputs have the same name; process them separately")
     for path in paths:
         check_codec(options.codec, path)
-        if path.parent.is_dir():
+        if looks_like_file or path.parent.is_dir():  # in a folder this run will create, nothing exists yet
             check_output_path(path, options.overwrite)
     if options.log is not None and len(inputs) > 1:
         raise InputError("--log takes one input at a time")
