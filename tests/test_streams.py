@@ -59,14 +59,14 @@ def test_latest_source_drops_stale_frames_and_stays_fresh():
 
 
 def test_file_played_live_keeps_its_own_pace():
-    reader = ArrayReader(numbered_frames(15), fps=50)
+    reader = ArrayReader(numbered_frames(15), fps=25)  # 40 ms apart: a busy CI machine still keeps up
     source = LatestFrames(reader, pace=True)
     start = time.perf_counter()
     got = [source.get(timeout=2) for _ in range(15)]
     elapsed = time.perf_counter() - start
     source.close()
     assert [f.index for f in got] == list(range(15))  # a fast consumer gets every frame
-    assert elapsed >= 14 / 50 * 0.9  # ...but not faster than 50 fps
+    assert elapsed >= 14 / 25 * 0.9  # ...but not faster than 25 fps
 
 
 def test_camera_reporting_zero_fps_falls_back_to_30():

@@ -29,13 +29,14 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
                   "--disable-component-update", "--disable-sync", "--disable-quic"]
 
 
-def wait_healthy(base: str, proc=None, timeout: float = 120) -> None:
+def wait_healthy(base: str, proc=None, token: str | None = None, timeout: float = 120) -> None:
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise AssertionError(proc.stderr.read())
         try:
-            if get(base + "healthz", timeout=2)[0] == 200 and json.loads(get(base + "state")[1]).get("top"):
+            if get(base + "healthz", auth, timeout=2)[0] == 200 and json.loads(get(base + "state", auth)[1]).get("top"):
                 return
         except OSError:
             pass
@@ -48,21 +49,27 @@ def saturation(jpeg: bytes) -> float:
     return float(cv2.cvtColor(image, cv2.COLOR_BGR2HSV)[..., 1].mean())
 
 
-@pytest.fixture
-def demo_server(tmp_path):
-    port = free_port()
-    proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", cwd=tmp_path, env={"DISPLAY": ""})
+@pytest.fixture(params=[None, "s3cret-viewer"], ids=["open", "with-token"])
+def demo_server(request, tmp_path):
+    """A demo serving the page, without and with a token; yields (base URL, token)."""
+    port, token = free_port(), request.param
+    proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", *(["--token", token] if token else []),
+                 cwd=tmp_path, env={"DISPLAY": ""})
     base = f"http://127.0.0.1:{port}/"
     try:
-        wait_healthy(base, proc)
-        yield base
+        wait_healthy(base, proc, token)
+        yield base, token
     finally:
         proc.terminate()
-        proc.communicate(timeout=30)
+        out, err = proc.communicate(timeout=30)
+        if token:
+            assert token not in out + err  # never logged or printed
 
 
 @pytest.mark.browser
 def test_page_in_headless_chromium(demo_server, tmp_path):
+    base, token = demo_server
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
     if not shutil.which("chromium"):
         pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")
     from playwright.sync_api import sync_playwright
@@ -72,7 +79,9 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
                                              ignore_default_args=["--headless=old"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.goto(demo_server)
+            page.goto(base + (f"?token={token}" if token else ""))
+            if token:  # the token leaves the address bar and the page at once
+                assert page.url == base and token not in page.content()
             page.wait_for_function("document.getElementById('view').naturalWidth > 0", timeout=30000)
             # The image updates: the stream delivers new frames.
             first = page.locator("#view").screenshot()
@@ -85,16 +94,17 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             assert all(any(c.isalpha() for c in label) for label in labels)
             assert page.locator("#topk li.explained").count() == 1
             page.screenshot(path=str(tmp_path / "page.png"))
+            assert page.locator("#error").inner_text() == ""
             # Alpha through the page changes the next frames.
             page.locator("#alpha").fill("1")
             page.wait_for_function("document.getElementById('alpha-value').textContent === '1.00'")
             time.sleep(0.5)
-            all_heat = saturation(get(demo_server + "snapshot.jpg")[1])
+            all_heat = saturation(get(base + "snapshot.jpg", auth)[1])
             page.locator("#alpha").fill("0")
             page.wait_for_function("document.getElementById('alpha-value').textContent === '0.00'")
             time.sleep(0.5)
-            no_heat = saturation(get(demo_server + "snapshot.jpg")[1])
-            assert json.loads(get(demo_server + "state")[1])["alpha"] == 0.0
+            no_heat = saturation(get(base + "snapshot.jpg", auth)[1])
+            assert json.loads(get(base + "state", auth)[1])["alpha"] == 0.0
             assert all_heat > no_heat + 40
             # Clicking a class in the list explains it.
             page.locator("#topk li").nth(2).click()
@@ -200,10 +210,24 @@ def test_token_is_enforced_off_loopback():
         for path in ("", "state", "snapshot.jpg", "healthz"):
             assert get(base + path)[0] == 401
             assert get(base + path + "?token=wrong")[0] == 401
-            assert get(base + path + "?token=s3cret")[0] == 200
+            if path:  # the page itself redirects (below)
+                assert get(base + path + "?token=s3cret")[0] == 200
         assert get(base + "state", {"Authorization": "Bearer s3cret"})[0] == 200
-        status, page = get(base + "?token=s3cret")
-        assert b'"s3cret"' in page  # the page passes the token on to its own requests
+        assert get(base + "state", {"Cookie": "stream_cam_view=s3cret"})[0] == 401  # the cookie is not the token
+        # Opening the page with the token: a redirect to the bare page, and a cookie for its requests.
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/?token=s3cret")
+        response = connection.getresponse()
+        response.read()
+        cookie = response.getheader("Set-Cookie")
+        assert response.status == 303 and response.getheader("Location") == "/"
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "s3cret" not in cookie
+        session = {"Cookie": cookie.split(";")[0]}
+        for path in ("", "static/app.js", "state", "snapshot.jpg", "healthz"):
+            status, body = get(base + path, session)
+            assert status == 200 and b"s3cret" not in body  # no response carries the token
+        assert get(base + "state", {"Cookie": "stream_cam_view=" + "0" * 64})[0] == 401
+        connection.close()
     finally:
         server.close()
 

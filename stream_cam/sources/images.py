@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..pixels import to_rgb8
+from .paths import check_input_file
 
 BUILTIN_PREFIX = "skimage:"
 BUILTIN_IMAGES = ("chelsea", "coffee", "rocket", "astronaut", "stereo_motorcycle", "camera", "cat")
@@ -58,14 +59,7 @@ def check_image_spec(spec: str | Path) -> None:
         if name not in BUILTIN_IMAGES:
             raise InputError(f"unknown built-in image {name!r}; choose one of: {', '.join(BUILTIN_IMAGES)}")
         return
-    path = Path(text)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a folder, not an image")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: the file is empty")
-    _check_pixels(path)
+    _check_pixels(check_input_file(text, "an image"))
 
 
 def read_image(spec: str | Path) -> np.ndarray:

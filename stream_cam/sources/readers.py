@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..pixels import to_rgb8
+from .paths import check_input_file
 
 FALLBACK_FPS = 30.0
 OPEN_TIMEOUT_MS = 5000
@@ -121,13 +122,7 @@ def check_source(spec: str) -> None:
     spec = str(spec)
     if spec.isdigit() or "://" in spec or spec.startswith("/dev/video") or spec == "demo":
         return
-    path = Path(spec)
-    if not path.exists():
-        raise InputError(f"{spec}: no such file")
-    if path.is_dir():
-        raise InputError(f"{spec}: is a folder, not a video")
-    if path.stat().st_size == 0:
-        raise InputError(f"{spec}: the file is empty")
+    check_input_file(spec, "a video")
 
 
 def _open_capture(spec: str) -> cv2.VideoCapture:

@@ -3,20 +3,20 @@
 Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/state``,
 ``/events`` (Server-Sent Events with the live top-k), ``/control`` (POST JSON),
 ``/healthz``, ``/static/...`` (the page's own assets; nothing from a CDN).
-When a token is set, every request must carry it, as ``?token=`` or an
-``Authorization: Bearer`` header. No endpoint reads a path from the request,
+When a token is set, every request must carry it: as ``?token=``, an ``Authorization: Bearer``
+header, or the cookie the page gets when it is opened with ``?token=`` (see :mod:`.auth`). No endpoint reads a path from the request,
 concurrent streams are capped, control input is validated.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 from importlib import resources
 from typing import Any, Callable
 
 from ..errors import InputError
+from . import auth
 from .broadcast import Broadcaster
 from .state import ControlChange, parse_control
 
@@ -25,9 +25,8 @@ BOUNDARY = "stream_cam_frame"
 STATE_PERIOD_S = 0.2  # the page's top-k updates at most 5 times a second
 
 
-def _page(token: str | None) -> str:
-    html = resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
-    return html.replace("__TOKEN__", json.dumps(token or ""))
+def _page() -> str:
+    return resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
 
 
 def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[str, Any]],
@@ -36,7 +35,8 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+    from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
+                                     StreamingResponse)
     from starlette.routing import Route
 
     streams = {"open": 0}
@@ -48,9 +48,18 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
             self.app = app
 
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
-            if token and scope["type"] == "http" and not _has_token(scope, token):
-                await PlainTextResponse("missing or wrong token", status_code=401)(scope, receive, send)
-                return
+            if token and scope["type"] == "http":
+                if not auth.allowed(scope, token):
+                    await PlainTextResponse("missing or wrong token", status_code=401)(scope, receive, send)
+                    return
+                if scope.get("path") == "/" and auth.token_in_query(scope):
+                    # The page itself, opened with ?token=: keep the token out of the address bar and
+                    # give the page a cookie, which its images, events and controls then carry.
+                    response = RedirectResponse(auth.without_token(scope), status_code=303,
+                                                headers={"Set-Cookie": auth.set_cookie_header(token),
+                                                         "Cache-Control": "no-store"})
+                    await response(scope, receive, send)
+                    return
             await self.app(scope, receive, send)
 
     def stream_slot() -> bool:
@@ -60,7 +69,7 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
         return True
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(_page(token))
+        return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "frames": hub.sequence, "viewers": streams["open"]})
@@ -131,13 +140,3 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
         Route("/control", control, methods=["POST"]), Route("/static/app.js", script),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
-
-
-def _has_token(scope: dict, token: str) -> bool:
-    from urllib.parse import parse_qs
-
-    given = parse_qs(scope.get("query_string", b"").decode(errors="replace")).get("token", [""])[0]
-    for name, value in scope.get("headers", []):
-        if name == b"authorization" and value.lower().startswith(b"bearer "):
-            given = value[7:].decode(errors="replace").strip()
-    return hmac.compare_digest(given.encode(), token.encode())

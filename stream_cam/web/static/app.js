@@ -1,19 +1,18 @@
 // The stream_cam page: the MJPEG stream, live top-k over Server-Sent Events, controls over POST.
 "use strict";
-const token = window.STREAM_CAM_TOKEN || "";
-const withToken = (path) => token ? `${path}?token=${encodeURIComponent(token)}` : path;
+// With a token, the server set a cookie when the page was opened; same-origin requests carry it.
 const $ = (id) => document.getElementById(id);
 let state = {};
 // Colour stops of the page's colormaps (from matplotlib), for the legend bar.
 const GRADIENTS = {"jet": ["#000080", "#0000ff", "#0080ff", "#16ffe1", "#7dff7a", "#e4ff13", "#ff9400", "#ff1e00", "#800000"], "turbo": ["#30123b", "#466be3", "#28bceb", "#32f298", "#a4fc3c", "#eecf3a", "#fb7e21", "#d02f05", "#7a0403"], "inferno": ["#000004", "#210c4a", "#57106e", "#8a226a", "#bc3754", "#e45a31", "#f98e09", "#f9cb35", "#fcffa4"], "viridis": ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"], "magma": ["#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e75263", "#fc8961", "#fec488", "#fcfdbf"], "coolwarm": ["#3b4cc0", "#6282ea", "#8db0fe", "#b9d0f9", "#dddcdc", "#f5c4ac", "#f4987a", "#dd5f4b", "#b40426"]};
 
-$("view").src = withToken("/stream.mjpg");
-$("snapshot").href = withToken("/snapshot.jpg");
+$("view").src = "/stream.mjpg";
+$("snapshot").href = "/snapshot.jpg";
 
 async function control(change) {
   const headers = { "Content-Type": "application/json" };
-  if (token) headers["Authorization"] = `Bearer ${token}`;
-  const response = await fetch("/control", { method: "POST", headers, body: JSON.stringify(change) });
+  const response = await fetch("/control", { method: "POST", headers, body: JSON.stringify(change),
+                                             credentials: "same-origin" });
   const body = await response.json();
   $("error").textContent = response.ok ? "" : body.error;
   if (response.ok) render(body);
@@ -52,6 +51,6 @@ $("colormap").addEventListener("change", (e) => control({ colormap: e.target.val
 $("cycle").addEventListener("click", () => control({ cycle: true }));
 $("pause").addEventListener("click", () => control({ pause: !state.paused }));
 
-const events = new EventSource(withToken("/events"));
+const events = new EventSource("/events");
 events.onmessage = (message) => render(JSON.parse(message.data));
 events.onerror = () => { $("stats").textContent = "reconnecting…"; };
