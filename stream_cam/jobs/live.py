@@ -201,7 +201,7 @@ class LiveRun:
                        "render": (render_done - engine_done) * 1000}
             sinks.put(Annotated(shown, explanation, timings))
             if self.hub is not None:
-                self.hub.publish(shown, self.view_state(explanation, latency).as_dict())
+                self.hub.publish(shown, self.view_state(explanation, latency).as_dict(), raw=frame.image)
             last_shown = shown
             self._handle_key(key)
             self._apply_requests(sinks, window, shown)

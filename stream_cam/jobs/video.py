@@ -159,7 +159,8 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                         # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
                         item.image = _render(explanation, hud, label, options, item.timings)
                         if hub is not None:
-                            hub.publish(item.image, _view_state(explanation, hud, label, options).as_dict())
+                            hub.publish(item.image, _view_state(explanation, hud, label, options).as_dict(),
+                                        raw=explanation.frame.image)
                         sinks.put(item)
                         count += 1
                     if bar is not None:
@@ -229,7 +230,8 @@ def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOpti
             reader = open_reader(spec)
             if reader.info.live:
                 reader.release()
-                raise InputError(f"{spec} is a camera or stream; use 'stream-cam live --source {spec} --record OUT'")
+                shown = reader.info.source  # redacted
+                raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
             result = process_video(cam, reader, path, options, stop)
             results.append(result)
             print(f"{spec} -> {path} ({result.frames} frames at {result.fps:.2f} fps)"

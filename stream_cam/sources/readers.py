@@ -6,7 +6,11 @@ memory (the demo, tests). Both describe themselves with a :class:`VideoInfo`.
 
 from __future__ import annotations
 
+import base64
 import math
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
@@ -16,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..pixels import to_rgb8
+from ..redact import redact
 from .paths import check_input_file
 
 FALLBACK_FPS = 30.0
@@ -71,8 +76,9 @@ class CaptureReader:
         height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
         live = is_live_spec(spec)
+        # info.source is what screens, logs and the browser show: never a password or token.
         self.info = VideoInfo(width, height, sane_fps(self.capture.get(cv2.CAP_PROP_FPS)),
-                              count if count > 0 and not live else None, spec, live)
+                              count if count > 0 and not live else None, redact(spec), live)
 
     def read(self) -> np.ndarray | None:
         ok, image = self.capture.read()
@@ -134,10 +140,12 @@ def _open_capture(spec: str) -> cv2.VideoCapture:
                                   "(try --source /dev/videoN, a URL or a video file)")
         return capture
     if "://" in spec:
+        if spec.lower().startswith(("http://", "https://")):
+            probe_http(spec)  # OpenCV would hide what the server said
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
         capture = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
-            raise ConnectionError(f"cannot open stream {spec}: no answer within {OPEN_TIMEOUT_MS // 1000} s "
+            raise ConnectionError(f"cannot open stream {redact(spec)}: no answer within {OPEN_TIMEOUT_MS // 1000} s "
                                   "or not a video stream")
         return capture
     check_source(spec)
@@ -145,6 +153,34 @@ def _open_capture(spec: str) -> cv2.VideoCapture:
     if not capture.isOpened():
         raise InputError(f"{spec}: not a video OpenCV can read (try .mp4, .avi or .mkv)")
     return capture
+
+
+HTTP_HINTS = {401: "check the user, password or token in the address", 403: "check the user, password or token in the address",
+              404: "check the path in the address"}
+
+
+def probe_http(spec: str) -> None:
+    """Ask an http(s) source for its headers, so a refusal is reported as the server said it."""
+    parts = urllib.parse.urlsplit(spec)
+    headers = {"User-Agent": "stream_cam"}
+    if parts.username is not None:  # user:password@ in the address: HTTP basic authentication
+        pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+        headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        host = parts.hostname if ":" not in (parts.hostname or "") else f"[{parts.hostname}]"
+        netloc = host + (f":{parts.port}" if parts.port else "")
+        spec_without_user = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+    else:
+        spec_without_user = spec
+    request = urllib.request.Request(spec_without_user, headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=OPEN_TIMEOUT_MS / 1000):
+            pass  # headers only: a stream is not read here
+    except urllib.error.HTTPError as exc:
+        hint = HTTP_HINTS.get(exc.code, "the server refused the stream")
+        raise ConnectionError(f"{redact(spec)}: the server answered {exc.code} {exc.reason}; {hint}") from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise ConnectionError(f"cannot reach {redact(spec)}: {reason}") from None
 
 
 def open_reader(spec: str) -> Reader:

@@ -1,6 +1,7 @@
 """The browser view's Starlette application: the page, MJPEG, snapshots, state, events, controls.
 
 Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/state``,
+``/raw.mjpg`` (the source frames, no overlay: one stream_cam can feed another),
 ``/events`` (Server-Sent Events with the live top-k), ``/control`` (POST JSON),
 ``/healthz``, ``/static/...`` (the page's own assets; nothing from a CDN).
 When a token is set, every request must carry it: as ``?token=``, an ``Authorization: Bearer``
@@ -83,27 +84,30 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
             return PlainTextResponse("no frame yet", status_code=503)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
-    async def mjpeg(request: Request) -> Response:
-        if not stream_slot():
-            return PlainTextResponse("too many viewers", status_code=503)
+    def mjpeg_of(kind: str) -> Callable[[Request], Any]:
+        async def mjpeg(request: Request) -> Response:
+            if not stream_slot():
+                return PlainTextResponse("too many viewers", status_code=503)
 
-        async def frames() -> Any:
-            last = -1
-            try:
-                while not hub.closed:
-                    if hub.sequence == last:
-                        await hub.wait_change()
-                        continue
-                    last, jpeg = await asyncio.to_thread(hub.jpeg)
-                    if jpeg is None:
-                        continue
-                    yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
-                           f"Content-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n"
-            finally:
-                streams["open"] -= 1
+            async def frames() -> Any:
+                last = -1
+                try:
+                    while not hub.closed:
+                        if hub.sequence == last:
+                            await hub.wait_change()
+                            continue
+                        last, jpeg = await asyncio.to_thread(hub.jpeg, kind)
+                        if jpeg is None:
+                            continue
+                        yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
+                               f"Content-Length: {len(jpeg)}\r\n\r\n").encode() + jpeg + b"\r\n"
+                finally:
+                    streams["open"] -= 1
 
-        return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
-                                 headers={"Cache-Control": "no-store"})
+            return StreamingResponse(frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}",
+                                     headers={"Cache-Control": "no-store"})
+
+        return mjpeg
 
     async def events(request: Request) -> Response:
         if not stream_slot():
@@ -136,7 +140,8 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
 
     routes = [
         Route("/", index), Route("/healthz", healthz), Route("/state", state),
-        Route("/snapshot.jpg", snapshot), Route("/stream.mjpg", mjpeg), Route("/events", events),
+        Route("/snapshot.jpg", snapshot), Route("/stream.mjpg", mjpeg_of("annotated")),
+        Route("/raw.mjpg", mjpeg_of("raw")), Route("/events", events),
         Route("/control", control, methods=["POST"]), Route("/static/app.js", script),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate)])

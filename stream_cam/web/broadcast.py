@@ -23,20 +23,22 @@ class Broadcaster:
     def __init__(self, jpeg_quality: int = JPEG_QUALITY) -> None:
         self._quality = jpeg_quality
         self._lock = threading.Lock()
-        self._frame: np.ndarray | None = None
+        self._frames: dict[str, np.ndarray] = {}  # "annotated" and "raw" (the source frame, no overlay)
         self._state: dict[str, Any] = {}
         self.sequence = 0
-        self._jpeg: tuple[int, bytes] | None = None  # (sequence, bytes) cache
+        self._jpegs: dict[str, tuple[int, bytes | None]] = {}  # kind -> (sequence, bytes) cache
         self._loop: asyncio.AbstractEventLoop | None = None
         self._changed: asyncio.Event | None = None
         self.closed = False
 
     # -- pipeline side (any thread) ----------------------------------------
-    def publish(self, frame: np.ndarray | None, state: dict[str, Any]) -> None:
-        """Offer the newest annotated frame (BGR) and state; ``frame`` None updates state only."""
+    def publish(self, frame: np.ndarray | None, state: dict[str, Any], raw: np.ndarray | None = None) -> None:
+        """Offer the newest annotated frame (BGR), its source frame ``raw``, and the state;
+        ``frame`` None updates the state only."""
         with self._lock:
             if frame is not None:
-                self._frame = frame
+                self._frames["annotated"] = frame
+                self._frames["raw"] = raw if raw is not None else frame
                 self.sequence += 1
             self._state = state
             loop = self._loop
@@ -75,10 +77,11 @@ class Broadcaster:
         with self._lock:
             return dict(self._state)
 
-    def jpeg(self) -> tuple[int, bytes | None]:
-        """(sequence, JPEG of the newest frame), encoded once per frame. Call off the event loop."""
+    def jpeg(self, kind: str = "annotated") -> tuple[int, bytes | None]:
+        """(sequence, JPEG of the newest ``kind`` frame: "annotated" or "raw"), encoded once per frame.
+        Call off the event loop."""
         with self._lock:
-            sequence, frame, cached = self.sequence, self._frame, self._jpeg
+            sequence, frame, cached = self.sequence, self._frames.get(kind), self._jpegs.get(kind)
         if frame is None:
             return sequence, None
         if cached is not None and cached[0] == sequence:
@@ -86,6 +89,6 @@ class Broadcaster:
         ok, encoded = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self._quality])
         result = (sequence, encoded.tobytes() if ok else None)
         with self._lock:
-            if self._jpeg is None or self._jpeg[0] < sequence:
-                self._jpeg = result
+            if kind not in self._jpegs or self._jpegs[kind][0] < sequence:
+                self._jpegs[kind] = result
         return result
