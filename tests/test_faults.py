@@ -268,3 +268,98 @@ def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
     assert written == 2 * video_module.FREE_SPACE_CHECK_EVERY
     assert video_frame_count(path) == written  # what was written stays playable
     assert no_stream_threads()
+
+
+# -- outputs: races, odd sizes, suffixes, read-only folders ---------------------------------------
+
+def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
+    write_clip(tmp_path / "long.mp4", frames=300, fps=30)
+    write_clip(tmp_path / "short.mp4", frames=7, fps=30)
+    (tmp_path / "race").mkdir()
+    first = start("video", "long.mp4", "-o", "race/same.mp4", cwd=tmp_path)
+    time.sleep(2)
+    second = run("video", "short.mp4", "-o", "race/same.mp4", cwd=tmp_path)
+    out, err = first.communicate(timeout=300)
+    assert second.returncode == 0 and first.returncode == 0, second.stderr + err
+    # Whoever finished first has the name; the other run says where its result went, and it is there.
+    assert video_frame_count(tmp_path / "race" / "same.mp4") == 7
+    assert "race/same.mp4 appeared while this run was writing it" in err and "race/same-2.mp4" in err
+    assert video_frame_count(tmp_path / "race" / "same-2.mp4") == 300
+    assert sorted(p.name for p in (tmp_path / "race").iterdir()) == ["same-2.mp4", "same.mp4"]  # no .part left
+
+
+def test_publish_never_replaces_a_file_that_appeared(tmp_path):
+    from stream_cam.errors import OutputExistsError
+    from stream_cam.sinks.files import publish, temporary_path
+
+    target = tmp_path / "out.mp4"
+    tmp = temporary_path(target)
+    tmp.write_bytes(b"mine")
+    target.write_bytes(b"theirs")  # another run published first
+    with pytest.raises(OutputExistsError, match=f"result is in {tmp}"):
+        publish(tmp, target, overwrite=False)
+    assert tmp.read_bytes() == b"mine" and target.read_bytes() == b"theirs"  # the message is true
+    assert publish(tmp, target, overwrite=False, elsewhere=True) == tmp_path / "out-2.mp4"
+    assert (tmp_path / "out-2.mp4").read_bytes() == b"mine" and not tmp.exists()
+    assert temporary_path(target) != temporary_path(target)  # every run its own temporary file
+
+
+def _odd_clip(path, width=333, height=177, frames=6):
+    import av
+
+    container = av.open(str(path), "w")
+    stream = container.add_stream("ffv1", rate=10)
+    stream.width, stream.height, stream.pix_fmt = width, height, "bgr0"
+    for i in range(frames):
+        image = np.full((height, width, 3), 60 + 20 * i, np.uint8)
+        image[-1, :] = (0, 0, 255)  # the last row red, the last column blue: they must survive
+        image[:, -1] = (255, 0, 0)
+        for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+            container.mux(packet)
+    for packet in stream.encode():
+        container.mux(packet)
+    container.close()
+    return path
+
+
+@pytest.mark.parametrize("codec, name", [("mp4v", "out.mp4"), ("h264", "out.mp4"), ("mjpg", "out.avi")])
+def test_odd_frame_sizes_are_padded_not_cropped(tiny_cam, tmp_path, codec, name):
+    from stream_cam.jobs.video import VideoOptions, process_video
+    from stream_cam.sources.readers import open_reader
+
+    reader = open_reader(str(_odd_clip(tmp_path / "odd.mkv")))
+    assert (reader.info.width, reader.info.height) == (333, 177)
+    result = process_video(tiny_cam, reader, tmp_path / name,
+                           VideoOptions(batch=2, progress=False, codec=codec, hud=False, alpha=0.0))
+    assert result.padded_to == (334, 178) and result.frames == 6
+    capture = cv2.VideoCapture(str(tmp_path / name))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok and frame.shape == (178, 334, 3)
+    # The input's last row and column are kept (and repeated once), not cut off.
+    assert frame[176, 10, 2] > 150 and frame[177, 10, 2] > 150
+    assert frame[10, 332, 0] > 150 and frame[10, 333, 0] > 150
+
+
+def test_odd_size_is_announced_on_the_command_line(tmp_path):
+    _odd_clip(tmp_path / "odd.mkv")
+    result = run("video", "odd.mkv", "-o", "out.mp4", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "the output is 334x178" in result.stderr
+
+
+@pytest.mark.parametrize("output", ["out/x.webm", "x.gif"])
+def test_an_unknown_output_suffix_is_refused_and_creates_nothing(tmp_path, output):
+    write_clip(tmp_path / "a.mp4", frames=3)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert_one_line_error(run("video", "a.mp4", "-o", output, cwd=tmp_path), "cannot write", ".mp4")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_an_unwritable_output_folder_is_one_clear_line(tmp_path):
+    write_clip(tmp_path / "a.mp4", frames=3)
+    write_clip(tmp_path / "b.mp4", frames=3)
+    # /proc refuses new folders even to root: the same path as a read-only mount.
+    result = run("video", "a.mp4", "b.mp4", "-o", "/proc/stream_cam_out", cwd=tmp_path)
+    assert_one_line_error(result, "/proc/stream_cam_out")
+    assert result.returncode == 2

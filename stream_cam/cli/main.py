@@ -79,7 +79,7 @@ def run_video(args: argparse.Namespace, plan: Plan, cam) -> int:
 
 
 def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
-    from ..jobs.video import process_video
+    from ..jobs.video import process_video, report_notes
     from ..sinks.files import make_folder
     from ..sources.demo import demo_reader
 
@@ -89,8 +89,9 @@ def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
         print("no display found: writing the demo to a video file instead", flush=True)
     make_folder(plan.output.parent)
     result = process_video(cam, demo_reader(args.seconds_per_scene), plan.output, plan.options)
-    print(f"wrote the demo video to {plan.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps)",
+    print(f"wrote the demo video to {result.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps)",
           flush=True)
+    report_notes(result)
     return EXIT_OK
 
 

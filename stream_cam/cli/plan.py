@@ -20,7 +20,8 @@ from ..jobs.video import VideoOptions, output_paths as video_output_paths
 from ..models.labels import read_label_file, resolve_class
 from ..models.preprocessing import check_scaling
 from ..models.registry import APPLICATIONS, builtin_labels, check_model_name
-from ..sinks.video import check_codec, next_free_path
+from ..sinks.files import next_free_path
+from ..sinks.video import check_codec
 from ..sinks.window import display_available
 from ..sources.images import check_image_spec
 from ..sources.readers import check_source

@@ -26,9 +26,9 @@ from ..frames import Explanation, short_label
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..render.screens import draw_legend, idle_screen
-from ..sinks.files import check_output_path, write_image
+from ..sinks.files import check_output_path, next_free_path, write_image
 from ..sinks.recorder import Recorder
-from ..sinks.video import check_codec, next_free_path
+from ..sinks.video import check_codec
 from ..sinks.window import Window
 from ..sinks.worker import Annotated, JsonlLog, SinkThread
 from ..sources.latest import LatestFrames

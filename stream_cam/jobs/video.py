@@ -68,6 +68,8 @@ class VideoResult:
     fps: float
     interrupted: str = ""
     expected: int | None = None  # the frame count the file's header announced
+    requested: Path | None = None  # the name asked for, when another run took it meanwhile
+    padded_to: tuple[int, int] | None = None  # (width, height) in the file when the input's was odd
 
     @property
     def damaged(self) -> bool:
@@ -130,9 +132,10 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
     hud = HudState(source=Path(info.source).name)
     hub = Broadcaster() if options.serve is not None else None
     depth = max(2 * options.batch, 8)
-    count, interrupted = 0, ""
+    count, interrupted, read_error = 0, "", None
     tmp = temporary_path(output)
     video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
+    final: Path | None = None
     try:
         with contextlib.ExitStack() as resources:
             # Open the files first: if one cannot be written, no thread has started yet.
@@ -168,17 +171,23 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             except (OSError, ValueError, RuntimeError, cv2.error) as exc:
                 if isinstance(exc, StreamCamError):
                     raise
-                raise InputError(f"{info.source}: reading failed after frame {count - 1}: {exc}; "
-                                 f"the {count} frames before it are in {output}") from exc
-        if sinks.failure is not None:
-            raise OutputError(f"writing {output} failed after {video.frames_written} frames: {sinks.failure}")
+                read_error = exc  # reported below, once the frames before it have their final name
     finally:
         video.close()
         if video.frames_written:
-            publish(tmp, output, options.overwrite)  # every frame written so far, under its final name
+            # Every frame written so far, under its final name; never over a file another run
+            # published meanwhile (then under the next free name, and the result says which).
+            final = publish(tmp, output, options.overwrite, elsewhere=True)
         elif tmp.exists():
             tmp.unlink()
-    return VideoResult(info.source, output, video.frames_written, info.fps, interrupted, info.frame_count)
+    where = final or output
+    if read_error is not None:
+        raise InputError(f"{info.source}: reading failed after frame {count - 1}: {read_error}; "
+                         f"the {video.frames_written} frames before it are in {where}") from read_error
+    if sinks.failure is not None:
+        raise OutputError(f"writing {where} failed after {video.frames_written} frames: {sinks.failure}")
+    return VideoResult(info.source, where, video.frames_written, info.fps, interrupted, info.frame_count,
+                       requested=output, padded_to=video.encoded_size if video.padded else None)
 
 
 def _render(explanation: Explanation, hud: HudState, label: Callable[[int], str], options: VideoOptions,
@@ -200,6 +209,17 @@ def _view_state(explanation: Explanation, hud: HudState, label: Callable[[int], 
                      explained={"index": explanation.class_index, "label": hud.explained_label,
                                 "score": None if score is None else round(score, 4)},
                      alpha=options.alpha, colormap=options.colormap, source=hud.source, controls=False)
+
+
+def report_notes(result: VideoResult) -> None:
+    """What the user must know about where and how the output was written."""
+    if result.requested is not None and result.output != result.requested:
+        print(f"stream-cam: warning: {result.requested} appeared while this run was writing it (another run?); "
+              f"nothing was replaced, and this run's result is in {result.output}", file=sys.stderr, flush=True)
+    if result.padded_to is not None:
+        width, height = result.padded_to
+        print(f"stream-cam: note: the encoders store even sizes only, so the output is {width}x{height}: "
+              "the input's last column/row is repeated once (no pixel is lost)", file=sys.stderr, flush=True)
 
 
 def _view_only(change: ControlChange) -> dict:
@@ -234,10 +254,11 @@ def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOpti
                 raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
             result = process_video(cam, reader, path, options, stop)
             results.append(result)
-            print(f"{spec} -> {path} ({result.frames} frames at {result.fps:.2f} fps)"
+            print(f"{spec} -> {result.output} ({result.frames} frames at {result.fps:.2f} fps)"
                   + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
+            report_notes(result)
             if result.damaged:
                 print(f"stream-cam: warning: {spec}: only {result.frames} of {result.expected} frames could be "
                       f"read; the file is damaged or truncated after frame {result.frames - 1}. "
-                      f"The readable frames are in {path}.", file=sys.stderr, flush=True)
+                      f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
     return results

@@ -68,33 +68,55 @@ def temporary_path(path: Path) -> Path:
     return Path(tmp)
 
 
-def publish(tmp: Path, path: Path, overwrite: bool) -> None:
-    """Give the finished temporary file its final name.
+def _link_new(tmp: Path, path: Path) -> bool:
+    """Give ``tmp`` the name ``path`` only if no file has it: True on success, False if it exists."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError:  # no hard links on this file system (FAT, some shares): a small race remains
+        if path.exists():
+            return False
+        os.replace(tmp, path)
+        return True
+    tmp.unlink()
+    return True
 
-    Without ``overwrite`` the step is a hard link, which fails if ``path`` appeared
-    meanwhile (another run published it): then nothing is replaced, the result stays
-    in ``tmp`` and the error says so."""
+
+def publish(tmp: Path, path: Path, overwrite: bool, elsewhere: bool = False) -> Path:
+    """Give the finished temporary file its final name; returns the name it got.
+
+    Without ``overwrite`` nothing that exists is ever replaced: the step is a hard link, which fails
+    if ``path`` appeared meanwhile (another run published it). Then, with ``elsewhere``, the result
+    takes the next free name (``name-2.mp4``...); without, OutputExistsError says where it is."""
     try:
         os.chmod(tmp, FILE_MODE)
         if overwrite:
             os.replace(tmp, path)
-            return
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
-                                    f"and this run's result is in {tmp}") from None
-        except OSError:  # no hard links on this file system (FAT, some shares)
-            if path.exists():
-                raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
-                                  f"and this run's result is in {tmp}") from None
-            os.replace(tmp, path)
-            return
-        tmp.unlink()
+            return path
+        if _link_new(tmp, path):
+            return path
+        while elsewhere:
+            candidate = next_free_path(path)
+            if _link_new(tmp, candidate):
+                return candidate
+        raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
+                                f"and this run's result is in {tmp}")
     except OutputError:
         raise
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}; the result is in {tmp}") from exc
+
+
+def next_free_path(path: Path) -> Path:
+    """``path``, or ``name-2.ext``, ``name-3.ext``... whichever does not exist yet."""
+    if not path.exists():
+        return path
+    for n in range(2, 10_000):
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+        if not candidate.exists():
+            return candidate
+    raise OutputError(f"too many files named like {path}")
 
 
 def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path:

@@ -68,12 +68,11 @@ class _PyAVWriter:
         self._container = av.open(str(self.path), mode="w")
         rate = Fraction(self.fps).limit_denominator(1001)
         self._stream = self._container.add_stream("libx264", rate=rate)
-        self._stream.width, self._stream.height = self.width - self.width % 2, self.height - self.height % 2
+        self._stream.width, self._stream.height = self.width, self.height  # even: VideoSink pads
         self._stream.pix_fmt = "yuv420p"
         self._stream.options = {"preset": "ultrafast", "crf": "23"}
 
     def write(self, frame: np.ndarray) -> None:
-        frame = frame[: self._stream.height, : self._stream.width]
         video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
         for packet in self._stream.encode(video_frame):
             self._container.mux(packet)
@@ -89,6 +88,11 @@ class VideoSink:
 
     Refuses to replace an existing file unless ``overwrite``. Frames of another
     size (a camera switching resolution) are resized to the first frame's size.
+
+    The encoders here (MPEG-4, H.264, and OpenCV's writers) store only even sizes, and
+    OpenCV would silently crop a row or column. An odd size is instead PADDED by one pixel
+    (the last column and/or row repeated), so every pixel of the input is kept:
+    ``padded`` says so, and ``encoded_size`` is the size in the file.
     """
 
     def __init__(self, path: str | Path, width: int, height: int, fps: float,
@@ -97,6 +101,8 @@ class VideoSink:
         self.codec = check_codec(codec, self.path)
         check_output_path(self.path, overwrite)
         self.size = (int(width), int(height))
+        self.encoded_size = (self.size[0] + self.size[0] % 2, self.size[1] + self.size[1] % 2)
+        self.padded = self.encoded_size != self.size
         self.fps = float(fps)
         self.frames_written = 0
         self._writer: cv2.VideoWriter | _PyAVWriter | None = None
@@ -105,9 +111,10 @@ class VideoSink:
         fourcc = CODECS[self.codec][0]
         try:
             if fourcc is None:
-                self._writer = _PyAVWriter(self.path, *self.size, self.fps)
+                self._writer = _PyAVWriter(self.path, *self.encoded_size, self.fps)
             else:
-                writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps, self.size)
+                writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps,
+                                         self.encoded_size)
                 if not writer.isOpened():
                     writer.release()
                     raise OutputError(f"cannot write {self.path} with codec {self.codec}: OpenCV could not "
@@ -125,6 +132,9 @@ class VideoSink:
             self._check_free_space()
         if (frame.shape[1], frame.shape[0]) != self.size:
             frame = cv2.resize(frame, self.size, interpolation=cv2.INTER_AREA)
+        if self.padded:
+            right, bottom = self.encoded_size[0] - self.size[0], self.encoded_size[1] - self.size[1]
+            frame = cv2.copyMakeBorder(frame, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
         self._writer.write(frame)
         self.frames_written += 1
 
@@ -149,17 +159,6 @@ class VideoSink:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
-
-
-def next_free_path(path: Path) -> Path:
-    """``path``, or ``name-2.ext``, ``name-3.ext``... whichever does not exist yet."""
-    if not path.exists():
-        return path
-    for n in range(2, 10_000):
-        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
-            return candidate
-    raise OutputError(f"too many files named like {path}")
 
 
 def video_frame_count(path: str | Path) -> int:
