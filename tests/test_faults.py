@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import io
 import pickle
 import signal
@@ -363,3 +364,36 @@ def test_an_unwritable_output_folder_is_one_clear_line(tmp_path):
     result = run("video", "a.mp4", "b.mp4", "-o", "/proc/stream_cam_out", cwd=tmp_path)
     assert_one_line_error(result, "/proc/stream_cam_out")
     assert result.returncode == 2
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_is_honoured_as_viewers_do(tmp_path, orientation):
+    from PIL import Image, ImageOps
+
+    stored = np.random.default_rng(orientation).integers(0, 255, (30, 50, 3)).astype(np.uint8)
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = orientation
+    image.save(tmp_path / "photo.png", exif=exif)
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "photo.png")).convert("RGB"))
+    assert np.array_equal(read_image(tmp_path / "photo.png"), upright)
+
+
+def test_a_sideways_phone_photo_is_explained_upright(tmp_path):
+    from PIL import Image
+
+    from stream_cam.sources.images import builtin_image
+
+    # chelsea stored sideways (as a phone held upright stores it) with orientation 6: show it turned back.
+    upright = builtin_image("chelsea")
+    stored = np.ascontiguousarray(np.rot90(upright, 1))
+    image = Image.fromarray(stored)
+    exif = image.getexif()
+    exif[0x0112] = 6
+    image.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    result = run("image", "phone.jpg", "--json", "-o", "phone_cam.png", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["size"] == [upright.shape[1], upright.shape[0]]  # width, height as a viewer shows it
+    assert report["top"][0]["index"] in (281, 282, 285)  # a cat, as upright chelsea is
+    assert cv2.imread(str(tmp_path / "phone_cam.png")).shape[:2] == upright.shape[:2]

@@ -78,7 +78,36 @@ def read_image(spec: str | Path) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise InputError(f"{path}: not an image OpenCV can read (try PNG or JPEG)")
-    return to_rgb8(image, str(path), bgr=True)
+    return apply_orientation(to_rgb8(image, str(path), bgr=True), exif_orientation(path))
+
+
+# EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as phones and viewers do.
+_UPRIGHT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1, :],
+    5: lambda a: np.swapaxes(a, 0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.swapaxes(a[::-1, ::-1], 0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def exif_orientation(path: Path) -> int:
+    """The file's EXIF orientation (1 = upright, also when there is none)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as probe:
+            return int(probe.getexif().get(0x0112, 1))
+    except (OSError, ValueError, TypeError):
+        return 1
+
+
+def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
+    """Turn decoded pixels upright for an EXIF orientation 1..8."""
+    turn = _UPRIGHT.get(orientation)
+    return image if turn is None else np.ascontiguousarray(turn(image))
 
 
 def display_name(spec: str | Path) -> str:
