@@ -6,7 +6,8 @@ sinks read both. They live here, at the top level, so no part imports another fo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
@@ -31,6 +32,7 @@ class Frame:
     timestamp: float  # seconds in the source's own timeline (index / fps for files)
     captured_at: float  # time.perf_counter() when the reader got it
     prepared: np.ndarray | None = None  # model input, when the reader thread prepared it
+    wall: float = field(default_factory=time.time)  # Unix time when the reader got it
 
 
 @dataclass

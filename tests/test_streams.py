@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 
@@ -285,3 +286,51 @@ def test_h264_recording_with_pyav(tmp_path):
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264"
         assert sum(1 for _ in container.decode(stream)) == 10
+
+
+def test_a_camera_is_recorded_and_logged_at_the_rate_it_really_delivers(tiny_cam, tmp_path):
+    # A live source that says 25 fps but delivers about 40: the recording and the log follow the truth.
+    interval = 1 / 40
+
+    def camera(i):
+        time.sleep(interval)
+        return np.full((48, 64, 3), i % 256, np.uint8) if i < 2000 else None
+
+    reader = lambda: ArrayReader(camera, fps=25.0, name="cam", live=True)  # noqa: E731
+    options = LiveOptions(window=False, max_frames=60, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl")
+    run = LiveRun(tiny_cam, options, reader)
+    stats = run.run()
+    (path, frames), = stats.recordings
+    rate, = run.recorder.rates
+    capture = cv2.VideoCapture(str(path))
+    file_fps = capture.get(cv2.CAP_PROP_FPS)
+    capture.release()
+    records = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    # The shown rate, measured from the log's own timestamps, is what the file plays at.
+    shown = (len(records) - 1) / (records[-1]["t"] - records[0]["t"])
+    assert 30 <= rate <= 45 and file_fps == pytest.approx(rate, rel=0.02)
+    assert shown == pytest.approx(rate, rel=0.25)
+    assert frames == 60 == video_frame_count(path)
+    assert records[-1]["wall"] - records[0]["wall"] == pytest.approx(records[-1]["t"] - records[0]["t"], abs=0.2)
+
+
+def test_a_file_played_live_is_recorded_at_its_own_rate(tiny_cam, tmp_path):
+    reader = lambda: ArrayReader(numbered_frames(40), fps=20.0)  # noqa: E731
+    run = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), reader)
+    run.run()
+    assert run.recorder.rates == [20.0]
+
+
+def test_a_recording_never_replaces_a_file_that_appeared_meanwhile(tiny_cam, tmp_path):
+    target = tmp_path / "rec.mp4"
+
+    def frames(i):
+        if i == 5:
+            target.write_bytes(b"another run's recording")  # appears while we record
+        return np.full((48, 64, 3), i % 256, np.uint8) if i < 30 else None
+
+    run = LiveRun(tiny_cam, LiveOptions(window=False, record=target), lambda: ArrayReader(frames, fps=100.0))
+    stats = run.run()
+    (path, count), = stats.recordings
+    assert target.read_bytes() == b"another run's recording"
+    assert path == tmp_path / "rec-2.mp4" and video_frame_count(path) == count == 30

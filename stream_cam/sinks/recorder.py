@@ -3,6 +3,15 @@
 A :class:`Recorder` lives in the sink thread: start and stop reach it as commands
 through the same queue as the frames, so a recording holds exactly the frames
 put between them, and each file is finalized when it stops.
+
+A camera's or stream's reported fps is often a guess (an MJPEG URL says 25 and sends 29),
+and a slow model shows fewer frames than the source sends. So the frame rate of a
+recording is MEASURED from the timestamps of the frames it gets: the first second (at most
+``PROBE_FRAMES`` frames) is held, the rate taken from it, and the file plays in real time.
+A file played live has exact timestamps, so its recording gets exactly its own rate.
+
+Like every output, a recording is written under a temporary name and published when it
+stops: it never replaces a file, not even one another run made meanwhile.
 """
 
 from __future__ import annotations
@@ -11,42 +20,83 @@ import logging
 import time
 from pathlib import Path
 
+import numpy as np
+
+from .files import publish, temporary_path
 from .video import VideoSink
 from .worker import Annotated
 
 log = logging.getLogger(__name__)
 
+PROBE_SECONDS = 1.0
+PROBE_FRAMES = 30
+MIN_FPS, MAX_FPS = 1.0, 240.0
+
+
+def measured_fps(timestamps: list[float], fallback: float) -> float:
+    """Frames per second from capture timestamps (seconds), or ``fallback`` with too few."""
+    if len(timestamps) < 2 or timestamps[-1] <= timestamps[0]:
+        return fallback
+    fps = (len(timestamps) - 1) / (timestamps[-1] - timestamps[0])
+    return float(min(max(round(fps, 3), MIN_FPS), MAX_FPS))
+
 
 class Recorder:
     def __init__(self, fps: float, codec: str = "mp4v", overwrite: bool = False) -> None:
-        self.fps = fps
+        self.fps = fps  # the source's reported rate: used only when too few frames were seen
         self.codec = codec
         self.overwrite = overwrite
         self.video: VideoSink | None = None
-        self._pending: Path | None = None
+        self._target: Path | None = None  # the name the current recording will be published under
+        self._held: list[tuple[np.ndarray, float]] = []  # (frame, timestamp) while measuring the rate
         self.finished: list[tuple[Path, int]] = []  # (path, frames) of closed recordings
+        self.rates: list[float] = []  # the measured fps of each recording
+
+    @property
+    def active(self) -> bool:
+        return self._target is not None
 
     def start(self, path: Path) -> None:
         """Record from the next frame on (the writer opens with that frame's size)."""
         self.stop()
-        self._pending = path
+        self._target = path
 
     def stop(self) -> None:
-        self._pending = None
+        if self._target is not None and self.video is None and self._held:
+            self._open()  # a recording shorter than the probe: measure from what there is
+        target, self._target = self._target, None
         video, self.video = self.video, None
         if video is not None:
             video.close()
-            self.finished.append((video.path, video.frames_written))
+            final = publish(video.path, target, self.overwrite, elsewhere=True) if video.frames_written else None
+            if final is None:
+                video.path.unlink(missing_ok=True)
+            else:
+                self.finished.append((final, video.frames_written))
 
     def write_annotated(self, item: Annotated) -> None:
-        if self._pending is not None:
-            height, width = item.image.shape[:2]
-            path, self._pending = self._pending, None
-            self.video = VideoSink(path, width, height, self.fps, self.codec, self.overwrite).open()
-        if self.video is not None:
-            start = time.perf_counter()
+        if self._target is None:
+            return
+        start = time.perf_counter()
+        if self.video is None:
+            self._held.append((item.image, item.explanation.frame.timestamp))
+            span = self._held[-1][1] - self._held[0][1]
+            if span >= PROBE_SECONDS or len(self._held) >= PROBE_FRAMES:
+                self._open()
+        else:
             self.video.write(item.image)
-            item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
+        item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
+
+    def _open(self) -> None:
+        """Open the writer at the measured rate and write the frames held so far."""
+        held, self._held = self._held, []
+        fps = measured_fps([t for _, t in held], self.fps)
+        height, width = held[0][0].shape[:2]
+        self.video = VideoSink(temporary_path(self._target), width, height, fps, self.codec, overwrite=True).open()
+        self.rates.append(fps)
+        log.info("recording %s at %.3f fps (measured; the source reports %.2f)", self._target, fps, self.fps)
+        for image, _ in held:
+            self.video.write(image)
 
     def close(self) -> None:
         self.stop()

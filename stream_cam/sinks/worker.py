@@ -77,7 +77,8 @@ class JsonlLog:
         score = e.score
         return {
             "frame": e.frame.index,
-            "t": round(e.frame.timestamp, 4),
+            "t": round(e.frame.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
+            "wall": round(e.frame.wall, 3),  # Unix time of capture
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
             "explained": {"index": e.class_index, "label": self._label(e.class_index),
                           "score": None if score is None else round(score, 6),

@@ -74,6 +74,7 @@ class LatestFrames(Pump):
         interval = 1.0 / self.info.fps
         index = 0
         start = time.perf_counter()
+        first_at: float | None = None
         while not self.stopping:
             image = self._read()
             if image is None:
@@ -87,10 +88,15 @@ class LatestFrames(Pump):
                 delay = start + index * interval - time.perf_counter()
                 if delay > 0 and self._stop.wait(delay):
                     return
+            now = time.perf_counter()
+            if first_at is None:
+                first_at = now
+            # A file keeps its own timeline; a camera or stream is timed by arrival (its fps is a guess).
+            timestamp = index * interval if self._pace else now - first_at
             with self._cond:
                 if self._latest is not None and self._latest.index > self._taken:
                     self.dropped += 1  # never consumed: replaced by a newer frame
-                self._latest = Frame(index, image, index * interval, time.perf_counter())
+                self._latest = Frame(index, image, timestamp, now)
                 self._cond.notify_all()
             index += 1
 
