@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, run, start, wait_for_lines, write_clip
+from helpers import REPO, assert_one_line_error, free_port, get, run, start, wait_for_lines, write_clip
 from stream_cam.sinks.video import video_frame_count
 
 
@@ -113,3 +113,38 @@ def test_live_log_matches_the_issue_format(tmp_path):
     assert set(first) == {"frame", "t", "wall", "top", "explained", "ms"}
     assert set(first["explained"]) == {"index", "label", "score", "peak_xy"}
     assert set(first["ms"]) == {"capture", "engine", "render", "write"}
+
+
+def test_demo_written_to_a_file_can_be_watched_in_the_browser(tmp_path):
+    port = free_port()
+    proc = start("demo", "--no-window", "-o", "d.mp4", "--serve", f"127.0.0.1:{port}", "--seconds-per-scene", "2",
+                 cwd=tmp_path, env={"DISPLAY": ""})
+    state, deadline = {}, time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None and not state.get("top"):
+        try:
+            status, body = get(f"http://127.0.0.1:{port}/state", timeout=2)
+            state = json.loads(body) if status == 200 else {}
+        except OSError:
+            time.sleep(0.1)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    assert state.get("top") and state["controls"] is False  # served while writing (view only)
+    assert "browser view" in out and video_frame_count(tmp_path / "d.mp4") == 5 * 60
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["live", "--source", "clip.mp4", "--no-window", "--fullscreen"], "--fullscreen needs a window"),
+    (["demo", "--no-window", "-o", "d.mp4", "--kiosk"], "--kiosk and --cycle play the demo live"),
+    (["demo", "--no-window", "-o", "d.mp4", "--cycle", "3"], "--kiosk and --cycle play the demo live"),
+    (["video", "clip.mp4", "-o", "o.mp4", "--token", "x"], "--token goes with --serve"),
+])
+def test_flags_that_cannot_take_effect_are_refused(tmp_path, argv, fragment):
+    write_clip(tmp_path / "clip.mp4", frames=3)
+    assert_one_line_error(run(*argv, cwd=tmp_path), fragment)
+
+
+def test_preprocess_accepts_a_value_that_starts_with_a_dash():
+    from stream_cam.cli.parser import build_parser, join_dash_values
+
+    args = build_parser().parse_args(join_dash_values(["image", "--preprocess", "-1..1", "x.png"]))
+    assert args.preprocess == "-1..1" and args.paths == ["x.png"]

@@ -334,3 +334,83 @@ def test_a_recording_never_replaces_a_file_that_appeared_meanwhile(tiny_cam, tmp
     (path, count), = stats.recordings
     assert target.read_bytes() == b"another run's recording"
     assert path == tmp_path / "rec-2.mp4" and video_frame_count(path) == count == 30
+
+
+# -- controls, statuses, kiosk -----------------------------------------------------------------
+
+def test_a_class_control_pins_the_class_not_its_rank(tiny_cam):
+    from stream_cam.web.state import parse_control
+
+    run = LiveRun(tiny_cam, LiveOptions(window=False))
+    reply = run.apply_control(parse_control({"class": "class 3"}))
+    assert reply["choice"] == {"class": 3, "label": "class 3"}  # the reply shows the new state
+    assert run.controls.choice.target() == 3
+    assert run.apply_control(parse_control({"class": 5}))["choice"]["class"] == 5
+    assert run.apply_control(parse_control({"rank": 2}))["choice"] == {"rank": 2}  # a rank unpins
+    with pytest.raises(InputError, match="out of range"):
+        run.apply_control(parse_control({"class": 99, "alpha": 0.9}))
+    assert run.controls.alpha == 0.4  # a refused control changes nothing
+    for bad in ({"class": -1}, {"class": True}, {"class": ""}, {"class": 1.5}):
+        with pytest.raises(InputError):
+            parse_control(bad)
+
+
+def test_an_unattended_kiosk_resumes_after_a_stray_pause(tiny_cam):
+    options = LiveOptions(window=False, kiosk=True, max_frames=30, pause_timeout=0.3)
+    run = LiveRun(tiny_cam, options, lambda: ArrayReader(numbered_frames(10_000), fps=100.0))
+    run.controls.handle_key(ord(" "))  # the stray space
+    assert run.controls.paused
+    worker = threading.Thread(target=run.run, daemon=True)
+    worker.start()
+    worker.join(30)
+    if worker.is_alive():
+        run.controls.quit = True
+        worker.join(10)
+        pytest.fail("the kiosk stayed paused")
+    assert run.stats.shown == 30 and not run.controls.paused
+    assert LiveOptions(kiosk=True).pause_timeout == 30.0 and LiveOptions().pause_timeout is None
+
+
+def test_status_messages_expire():
+    hud = HudState(top=[("cat", 0.9)], source="demo")
+    hud.say("press Esc again to quit", seconds=0.05)
+    assert hud.current_status() == "press Esc again to quit"
+    time.sleep(0.1)
+    assert hud.current_status() == ""
+    frame = np.zeros((240, 320, 3), np.uint8)
+    expired = draw_hud(frame.copy(), hud)
+    assert np.array_equal(expired, draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], source="demo")))
+
+
+def test_kiosk_escape_hint_expires_and_a_late_second_escape_does_not_quit():
+    from stream_cam.jobs.kiosk import KioskKeys
+
+    keys = KioskKeys(window_s=0.1)
+    assert keys.filter(ord("q")) == (-1, False, "")  # q is ignored in a kiosk
+    assert keys.filter(27) == (-1, False, "press Esc again to quit")
+    time.sleep(0.2)
+    assert keys.filter(27) == (-1, False, "press Esc again to quit")  # too late: a new first press
+    assert keys.filter(27) == (-1, True, "")
+    assert keys.filter(ord("c")) == (ord("c"), False, "")
+
+
+def test_a_video_files_hud_shows_its_time_code_not_the_machines_speed():
+    from stream_cam.render.hud import format_time_code
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    slow = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], fps=3.0, time_code=62.5, source="a.mp4"))
+    fast = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], fps=99.0, time_code=62.5, source="a.mp4"))
+    assert np.array_equal(slow, fast) and format_time_code(62.5) == "1:02.50"
+    live_slow = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], fps=3.0, source="cam"))
+    live_fast = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], fps=99.0, source="cam"))
+    assert not np.array_equal(live_slow, live_fast)  # live keeps its fps
+
+
+@pytest.mark.parametrize("size", [(480, 640), (768, 1024)])
+def test_the_kiosk_hud_fits_the_frame(size):
+    hud = HudState(top=[("tabby", 0.5), ("tiger cat", 0.2), ("Egyptian cat", 0.1), ("lynx", 0.05), ("remote", 0.01)])
+    blank = np.full((*size, 3), 200, np.uint8)
+    normal = (draw_hud(blank.copy(), hud, 1.0) != blank).any(axis=2)[: int(size[0] * 0.7)].mean()
+    kiosk = (draw_hud(blank.copy(), hud, 1.6) != blank).any(axis=2)[: int(size[0] * 0.7)].mean()
+    assert kiosk * 0.7 <= 0.16  # the top-k panel covers at most ~16% of a 4:3 frame (it was ~40%)
+    assert kiosk >= normal  # never smaller than the normal HUD

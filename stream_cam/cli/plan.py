@@ -104,6 +104,8 @@ def _plan_image(args: argparse.Namespace, classes: list[int], address: Address |
 
 def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     check_source(args.source)
+    if args.fullscreen and not args.window:
+        raise InputError("--fullscreen needs a window; leave out --no-window")
     options = LiveOptions(source=args.source, loop=args.loop, record=args.record, window=args.window,
                           fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
                           **_stream_values(args, classes, address))

@@ -18,29 +18,44 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 
 @dataclass
 class ClassChoice:
-    """What to explain: the class at a rank (1 = top), or one of fixed class indices.
+    """What to explain: the class at a rank (1 = top), one of fixed class indices, or a pinned class.
 
-    ``cycle()`` steps through ranks 1..top_k, or through the fixed classes.
+    ``cycle()`` steps through ranks 1..top_k, or through the fixed classes; ``pin(index)``
+    explains one class whatever its rank (the browser's class click) until the next cycle/pick.
     """
 
     top_k: int = 5
     classes: Sequence[int] = ()
     position: int = 0
+    pinned: int | None = None
 
     def target(self) -> int:
         """The engine's target value: a class index, or -rank."""
+        if self.pinned is not None:
+            return self.pinned
         if self.classes:
             return int(self.classes[self.position % len(self.classes)])
         return -(self.position + 1)
 
+    def _limit(self) -> int:
+        return len(self.classes) or min(self.top_k, MAX_RANK)
+
     def cycle(self) -> None:
-        self.position = (self.position + 1) % (len(self.classes) or min(self.top_k, MAX_RANK))
+        self.pinned = None
+        self.position = (self.position + 1) % self._limit()
 
     def pick(self, n: int) -> None:
         """Explain the class at rank n (1-based), or the n-th fixed class."""
-        limit = len(self.classes) or min(self.top_k, MAX_RANK)
-        if 1 <= n <= limit:
-            self.position = n - 1
+        if 1 <= n <= self._limit():
+            self.pinned, self.position = None, n - 1
+
+    def pin(self, index: int) -> None:
+        self.pinned = int(index)
+
+    def describe(self) -> dict:
+        """JSON-ready: {"class": index} for a fixed or pinned class, {"rank": r} otherwise."""
+        target = self.target()
+        return {"class": target} if target >= 0 else {"rank": -target}
 
 
 @dataclass

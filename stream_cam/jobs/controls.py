@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Callable
 
 from ..engine.stream import ClassChoice
 from ..keys import key_for
@@ -28,6 +30,18 @@ class Controls:
     snapshot: bool = False
     toggle_record: bool = False
     toggle_fullscreen: bool = False
+    # Turns a class name or index from the browser into an index (the model's labels); None: indices only.
+    resolve_class: Callable[[int | str], int] | None = None
+    paused_at: float | None = None  # time.monotonic() when paused (a kiosk resumes on its own)
+
+    def resume_if_paused_longer_than(self, seconds: float | None) -> bool:
+        """Unpause after ``seconds`` (None: never); True when it did."""
+        if seconds is None or not self.paused or self.paused_at is None:
+            return False
+        if time.monotonic() - self.paused_at < seconds:
+            return False
+        self.paused, self.paused_at = False, None
+        return True
 
     def handle_key(self, code: int) -> None:
         """Apply one key press (an OpenCV key code; -1 is no key), as the key table says."""
@@ -40,6 +54,7 @@ class Controls:
             self.quit = True
         elif action == "pause":
             self.paused = not self.paused
+            self.paused_at = time.monotonic() if self.paused else None
         elif action == "cycle":
             self.choice.cycle()
         elif action == "rank":
@@ -62,18 +77,25 @@ class Controls:
 
     def apply(self, change: ControlChange) -> None:
         """Apply a browser control (already checked for types and ranges by the web part)."""
+        # Everything that can fail is checked before anything changes.
         if change.colormap is not None:
-            colormap_lut(change.colormap)  # an unknown name fails before anything changes
+            colormap_lut(change.colormap)
+        pinned = None
+        if change.class_ is not None:
+            pinned = self.resolve_class(change.class_) if self.resolve_class else int(change.class_)
         if change.alpha is not None:
             self.alpha = change.alpha
         if change.colormap is not None:
             self.colormap = change.colormap
+        if pinned is not None:
+            self.choice.pin(pinned)
         if change.rank is not None:
             self.choice.pick(change.rank)
         if change.cycle:
             self.choice.cycle()
         if change.pause is not None:
             self.paused = change.pause
+            self.paused_at = time.monotonic() if change.pause else None
 
     def next_colormap(self) -> None:
         names = COLORMAP_CYCLE if self.colormap in COLORMAP_CYCLE else (self.colormap, *COLORMAP_CYCLE)

@@ -23,6 +23,7 @@ from ..checks import check_seconds
 from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import OutputError
 from ..frames import Explanation, short_label
+from ..models.labels import resolve_class
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..render.screens import draw_legend, idle_screen
@@ -49,6 +50,7 @@ log = logging.getLogger(__name__)
 DEFAULT_LIVE_SMOOTHING = 0.5
 FPS_SMOOTHING = 0.9
 KIOSK_HUD_SCALE = 1.6
+KIOSK_PAUSE_S = 30.0
 IDLE_REFRESH_S = 0.2
 
 
@@ -65,11 +67,14 @@ class LiveOptions(StreamOptions):
     snapshot_dir: Path = Path(".")
     kiosk: bool = False  # fullscreen, large HUD, legend, loops and reconnects; Esc twice quits
     cycle: float | None = None  # seconds between automatic class changes
+    pause_timeout: float | None = None  # resume on its own after this many seconds (kiosk: 30)
 
     def __post_init__(self) -> None:
         if self.kiosk:
             self.fullscreen, self.loop = True, True
             self.hud_scale = max(self.hud_scale, KIOSK_HUD_SCALE)
+            if self.pause_timeout is None:
+                self.pause_timeout = KIOSK_PAUSE_S  # a stray space must not stop an unattended screen
 
     def validate(self) -> None:
         super().validate()
@@ -106,7 +111,8 @@ class LiveRun:
         self.cam = cam
         self.options = options
         self._open = reader_factory or (lambda: open_reader(options.source))
-        self.controls = Controls(ClassChoice(options.top_k, list(options.classes)), options.alpha, options.colormap)
+        self.controls = Controls(ClassChoice(options.top_k, list(options.classes)), options.alpha, options.colormap,
+                                 resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
         self.explainer = StreamExplainer(cam, self.controls.choice, options.top_k, options.smooth)
         self.kiosk_keys = KioskKeys() if options.kiosk else None
         self.stats = LiveStats()
@@ -169,6 +175,8 @@ class LiveRun:
             if options.cycle and time.perf_counter() - last_cycle >= options.cycle:
                 controls.choice.cycle()
                 last_cycle = time.perf_counter()
+            if controls.resume_if_paused_longer_than(options.pause_timeout):
+                self.hud.say("resumed")
             if controls.paused and last_shown is not None:
                 self._handle_key(window.show(last_shown, 30) if window is not None else self._idle_wait(stop))
                 self._apply_requests(sinks, window, last_shown)
@@ -248,14 +256,22 @@ class LiveRun:
                        "score": None if score is None else round(score, 4)},
             alpha=self.controls.alpha, colormap=self.controls.colormap, paused=self.controls.paused,
             recording=self.recording_path is not None, source=self.hud.source, status=self.hud.current_status(),
+            choice=self.choice_state(),
         )
+
+    def choice_state(self) -> dict:
+        """What is being explained, as the controls say now (the next frame will show it)."""
+        choice = self.controls.choice.describe()
+        if "class" in choice:
+            choice["label"] = short_label(self.cam.model.label(choice["class"]))
+        return choice
 
     def apply_control(self, change: ControlChange) -> dict:
         """Apply a control from the browser; returns the state with the change in it."""
         self.controls.apply(change)
         state = self.hub.state() if self.hub is not None else {}
         return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
-                "paused": self.controls.paused}
+                "paused": self.controls.paused, "choice": self.choice_state()}
 
     def _update_hud(self, explanation: Explanation, source_name: str) -> None:
         self.hud.set_classes(explanation.top, explanation.class_index, self.cam.model.label)

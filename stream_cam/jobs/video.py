@@ -146,6 +146,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=explainer.prepare))
             if hub is not None:
                 resources.enter_context(WebServer(options.serve, hub, _view_only, options.token))
+                print(f"browser view: {options.serve.url}", flush=True)
             bar = _progress(info.frame_count, info.source, options.progress)
             if bar is not None:
                 resources.callback(bar.close)

@@ -15,9 +15,10 @@ import numpy as np
 
 from ..frames import short_label
 from ..keys import KEYS
-from .draw import GREY, RED, WHITE, YELLOW, fit, panel, put_text, unit
+from .draw import GREY, RED, WHITE, YELLOW, fit, fitted_unit, panel, put_text, unit
 
 STATUS_SECONDS = 3.0  # how long a status message stays on screen
+PANEL_WIDTH_UNITS = 3 * 12 + 260 + 190 + 80  # pads, label, bar, percentage: the top-k panel at unit 1
 
 
 @dataclass
@@ -60,8 +61,12 @@ def format_time_code(seconds: float) -> str:
 
 
 def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarray:
-    """Draw the HUD on ``frame`` (BGR, modified in place) and return it."""
-    u = unit(frame, scale)
+    """Draw the HUD on ``frame`` (BGR, modified in place) and return it.
+
+    ``scale`` > 1 enlarges it (kiosk) only as far as the top-k panel stays within half the frame's
+    width and 30% of its height: a kiosk's frame is often smaller than its screen."""
+    rows_needed = len(state.top) + (1 if state.explained < 0 else 0)
+    u = fitted_unit(frame, scale, PANEL_WIDTH_UNITS, 24 + 34 * max(rows_needed, 1))
     size, thick = 0.75 * u, max(1, round(1.6 * u))
     line = int(34 * u)
     pad = int(12 * u)
@@ -72,7 +77,7 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
     rows = list(state.top)
     if rows:
         height = pad * 2 + line * len(rows) + (line if state.explained < 0 else 0)
-        panel(frame, 0, 0, pad * 3 + text_w + bar_w + int(80 * u), height)
+        panel(frame, 0, 0, int(PANEL_WIDTH_UNITS * u), height)
         for i, (label, prob) in enumerate(rows):
             y = pad + line * i + int(line * 0.72)
             chosen = i == state.explained

@@ -27,6 +27,7 @@ class ViewState:
     source: str = ""
     status: str = ""
     controls: bool = True  # False where settings are fixed (video files)
+    choice: dict = field(default_factory=dict)  # what is explained: {"rank": r} or {"class": i, "label": ...}
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -39,11 +40,12 @@ class ControlChange:
     alpha: float | None = None
     colormap: str | None = None
     rank: int | None = None
+    class_: int | str | None = None  # "class": an index or a name; pins that class whatever its rank
     cycle: bool = False
     pause: bool | None = None
 
 
-CONTROL_FIELDS = ("alpha", "colormap", "rank", "cycle", "pause")
+CONTROL_FIELDS = ("alpha", "colormap", "rank", "class", "cycle", "pause")
 
 
 def parse_control(body: object) -> ControlChange:
@@ -62,6 +64,10 @@ def parse_control(body: object) -> ControlChange:
     rank = body.get("rank")
     if rank is not None and not isinstance(rank, int):
         raise InputError(f"rank must be a whole number from 1 to {MAX_RANK}")
+    class_ = body.get("class")
+    if class_ is not None and (isinstance(class_, bool) or not isinstance(class_, (int, str))
+                               or (isinstance(class_, int) and class_ < 0) or class_ == ""):
+        raise InputError("class must be a class index (0, 1, ...) or a class name")
     pause = body.get("pause")
     if pause is not None and not isinstance(pause, bool):
         raise InputError("pause must be true or false")
@@ -72,6 +78,7 @@ def parse_control(body: object) -> ControlChange:
         alpha=None if alpha is None else check_alpha(alpha),
         colormap=colormap,
         rank=None if rank is None else check_count(rank, MAX_RANK, "rank"),
+        class_=class_,
         cycle=cycle,
         pause=pause,
     )

@@ -25,10 +25,11 @@ function render(next) {
     const item = document.createElement("li");
     item.className = entry.index === state.explained?.index ? "explained" : "";
     item.dataset.rank = i + 1;
+    item.dataset.index = entry.index;
     item.innerHTML = `<span class="label"></span><span class="score">${(100 * entry.score).toFixed(1)}%</span>` +
                      `<span class="bar"><span style="width:${(100 * entry.score).toFixed(1)}%"></span></span>`;
     item.querySelector(".label").textContent = entry.label;
-    item.addEventListener("click", () => control({ rank: i + 1 }));
+    item.addEventListener("click", () => control({ class: entry.index }));  // pins the class, not its rank
     return item;
   }));
   const fps = (state.fps || 0).toFixed(1), latency = (state.latency_ms || 0).toFixed(0);
