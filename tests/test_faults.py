@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import io
-import pickle
 import signal
 import struct
 import threading

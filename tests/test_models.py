@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import os
 import pickle
-import struct
-from collections import OrderedDict
 
 import keras
 import numpy as np

@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from helpers import REPO, assert_one_line_error, free_port, get, run, start, wait_for_lines, write_clip
+from helpers import assert_one_line_error, free_port, get, run, start, wait_for_lines, write_clip
 from stream_cam.sinks.video import video_frame_count
 
 

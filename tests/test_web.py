@@ -8,7 +8,6 @@ import shutil
 import socket
 import threading
 import time
-import urllib.request
 
 import cv2
 import numpy as np

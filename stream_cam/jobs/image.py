@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 import cv2
 import numpy as np
 
-from ..checks import check_alpha, check_count
+from ..checks import check_count
 from ..errors import OutputError
 from ..frames import short_label
 from ..pixels import peak_xy
-from ..render.colormap import colormap_lut
 from ..render.overlay import overlay_heatmap
 from ..sinks.files import check_folder, check_output_path, make_folder, write_image
 from ..sources.images import display_name, read_image
+from .options import check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
     from ..engine.gradcam import CAM
@@ -54,9 +54,7 @@ class ImageOptions:
         return len(self.classes) or self.class_count or self.explain_top
 
     def validate(self) -> None:
-        check_alpha(self.alpha, "--alpha")
-        colormap_lut(self.colormap)
-        check_count(self.top_k, 1000, "--top-k")
+        check_render_values(self.alpha, self.colormap, self.top_k)
         check_count(self.explain_top, MAX_EXPLAIN_TOP, "--explain-top")
 
 

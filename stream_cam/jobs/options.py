@@ -19,6 +19,13 @@ from ..web.address import Address, check_token
 MAX_TOP_K = 1000
 
 
+def check_render_values(alpha: float, colormap: str, top_k: int) -> None:
+    """What every command draws with: the heatmap's weight, its colormap, how many classes to list."""
+    check_alpha(alpha, "--alpha")
+    colormap_lut(colormap)
+    check_count(top_k, MAX_TOP_K, "--top-k")
+
+
 @dataclass
 class StreamOptions:
     smooth: float = 0.0  # heatmap smoothing across frames, 0 = off
@@ -35,9 +42,7 @@ class StreamOptions:
     def validate(self) -> None:
         """Raise InputError/OutputError for any value that cannot work, before any work starts."""
         check_smooth(self.smooth, "--smooth")
-        check_alpha(self.alpha, "--alpha")
-        colormap_lut(self.colormap)
-        check_count(self.top_k, MAX_TOP_K, "--top-k")
+        check_render_values(self.alpha, self.colormap, self.top_k)
         if self.log is not None:
             check_output_path(self.log, self.overwrite)
         if self.serve is not None:

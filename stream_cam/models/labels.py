@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import InputError
-from ..frames import short_label  # noqa: F401 - re-exported: the labels' short form
 
 
 def imagenet_labels() -> list[str]:

@@ -12,7 +12,6 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Protocol, Sequence
 
 import cv2
@@ -180,6 +179,9 @@ def probe_http(spec: str) -> None:
         raise ConnectionError(f"{redact(spec)}: the server answered {exc.code} {exc.reason}; {hint}") from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError) or "timed out" in str(reason):
+            raise ConnectionError(f"cannot open stream {redact(spec)}: no answer within "
+                                  f"{OPEN_TIMEOUT_MS // 1000} s") from None
         raise ConnectionError(f"cannot reach {redact(spec)}: {reason}") from None
 
 
