@@ -276,3 +276,28 @@ def test_serve_bad_input(tmp_path, serve, extra, fragments):
         address = serve.format(port=free_port(), busy=busy.getsockname()[1])
         result = run("demo", "--no-window", "--serve", address, *extra, cwd=tmp_path)
     assert_one_line_error(result, *fragments)
+
+
+def test_raw_stream_carries_the_source_frames_without_overlay():
+    hub = Broadcaster()
+    source = np.full((48, 64, 3), 128, np.uint8)  # grey: no colour at all
+    annotated = cv2.applyColorMap(source, cv2.COLORMAP_JET)
+    hub.publish(annotated, {"frame": 1}, raw=source)
+    port = free_port()
+    server = WebServer(parse_address(str(port)), hub, lambda c: {}).start()
+    try:
+        def first_part(path: str) -> bytes:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            connection.request("GET", path)
+            response = connection.getresponse()
+            assert response.status == 200 and "multipart/x-mixed-replace" in response.getheader("Content-Type")
+            data = b""
+            while data.count(b"\xff\xd9") < 1:  # up to the end of the first JPEG
+                data += response.read1(65536)
+            connection.close()
+            return data[data.index(b"\xff\xd8"):data.index(b"\xff\xd9") + 2]
+
+        assert saturation(first_part("/raw.mjpg")) < 5
+        assert saturation(first_part("/stream.mjpg")) > 100
+    finally:
+        server.close()
