@@ -343,10 +343,12 @@ def test_a_class_control_pins_the_class_not_its_rank(tiny_cam):
 
     run = LiveRun(tiny_cam, LiveOptions(window=False))
     reply = run.apply_control(parse_control({"class": "class 3"}))
-    assert reply["choice"] == {"class": 3, "label": "class 3"}  # the reply shows the new state
+    assert reply["choice"] == {"class": 3, "pinned": True, "label": "class 3"}  # the reply shows the new state
     assert run.controls.choice.target() == 3
     assert run.apply_control(parse_control({"class": 5}))["choice"]["class"] == 5
     assert run.apply_control(parse_control({"rank": 2}))["choice"] == {"rank": 2}  # a rank unpins
+    fixed = LiveRun(tiny_cam, LiveOptions(window=False, classes=[4]))
+    assert fixed.choice_state() == {"class": 4, "pinned": False, "label": "class 4"}
     with pytest.raises(InputError, match="out of range"):
         run.apply_control(parse_control({"class": 99, "alpha": 0.9}))
     assert run.controls.alpha == 0.4  # a refused control changes nothing

@@ -53,9 +53,9 @@ class ClassChoice:
         self.pinned = int(index)
 
     def describe(self) -> dict:
-        """JSON-ready: {"class": index} for a fixed or pinned class, {"rank": r} otherwise."""
+        """JSON-ready: {"class": index, "pinned": bool} for a pinned or fixed class, {"rank": r} otherwise."""
         target = self.target()
-        return {"class": target} if target >= 0 else {"rank": -target}
+        return {"class": target, "pinned": self.pinned is not None} if target >= 0 else {"rank": -target}
 
 
 @dataclass

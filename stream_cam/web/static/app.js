@@ -43,7 +43,9 @@ function render(next) {
   $("legend").style.background = stops ? `linear-gradient(90deg, ${stops.join(", ")})` : "linear-gradient(90deg, #000, #fff)";
   const hot = { jet: "red", turbo: "red", coolwarm: "red", inferno: "yellow", viridis: "yellow", magma: "light" };
   if (state.explained) {
-    $("legend-text").textContent = `${hot[state.colormap] || "the right end"} = where the model looked for ${state.explained.label}`;
+    const pinned = Boolean(state.choice && state.choice.pinned);
+    $("legend-text").textContent = `${hot[state.colormap] || "the right end"} = where the model looked for ${state.explained.label}` +
+                                   (pinned ? " (pinned: “Next class” follows the ranking again)" : "");
   }
 }
 
