@@ -12,7 +12,6 @@ from typing import Callable
 
 import numpy as np
 
-from .pixels import peak_xy
 
 # The engine resolves "the class at rank r" for any r up to this (and the keys 1..MAX_RANK pick one).
 MAX_RANK = 5
@@ -50,11 +49,6 @@ class Explanation:
     def score(self) -> float | None:
         """The explained class's probability, when it is in the top-k."""
         return dict(self.top).get(self.class_index)
-
-    def peak_xy(self) -> tuple[int, int]:
-        """Where the heatmap peaks, in pixels of the frame."""
-        height, width = self.frame.image.shape[:2]
-        return peak_xy(self.heatmap, height, width)
 
     def top_entries(self, label: Callable[[int], str]) -> list[dict]:
         """The top-k as JSON-ready dicts, for the log and the browser view."""

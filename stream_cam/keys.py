@@ -28,6 +28,7 @@ KEYS: tuple[Key, ...] = (
     Key("h", "hud", "hide / show the HUD", "h"),
     Key("f", "fullscreen", "fullscreen", "f"),
     Key("?", "keys", "show / hide the key list", "?"),
+    Key("Tab", "select", "select the next tile (several sources); keys act on it", "\t"),
 )
 
 _BY_CHAR = {char: key for key in KEYS for char in key.chars}

@@ -262,7 +262,7 @@ def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
     run_ = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), frames)
     with pytest.raises(StreamCamError, match="almost full"):
         run_.run()
-    (path, written), = run_.recorder.finished
+    (path, written), = run_.streams[0].recorder.finished
     assert written == 2 * video_module.FREE_SPACE_CHECK_EVERY
     assert video_frame_count(path) == written  # what was written stays playable
     assert no_stream_threads()

@@ -106,7 +106,7 @@ def test_live_log_matches_the_issue_format(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
     assert records and all(len(r["top"]) == 3 for r in records)
     first = records[0]
-    assert set(first) == {"frame", "t", "wall", "top", "explained", "ms"}
+    assert set(first) == {"frame", "stream", "heatmap_frame", "t", "wall", "top", "explained", "ms"}
     assert set(first["explained"]) == {"index", "label", "score", "peak_xy"}
     assert set(first["ms"]) == {"capture", "engine", "render", "write"}
 
@@ -130,8 +130,8 @@ def test_demo_written_to_a_file_can_be_watched_in_the_browser(tmp_path):
 
 @pytest.mark.parametrize("argv, fragment", [
     (["live", "--source", "clip.mp4", "--no-window", "--fullscreen"], "--fullscreen needs a window"),
-    (["demo", "--no-window", "-o", "d.mp4", "--kiosk"], "--kiosk and --cycle play the demo live"),
-    (["demo", "--no-window", "-o", "d.mp4", "--cycle", "3"], "--kiosk and --cycle play the demo live"),
+    (["demo", "--no-window", "-o", "d.mp4", "--kiosk"], "play the demo live"),
+    (["demo", "--no-window", "-o", "d.mp4", "--cycle", "3"], "play the demo live"),
     (["video", "clip.mp4", "-o", "o.mp4", "--token", "x"], "--token goes with --serve"),
 ])
 def test_flags_that_cannot_take_effect_are_refused(tmp_path, argv, fragment):

@@ -74,7 +74,8 @@ def test_camera_reporting_zero_fps_falls_back_to_30():
     assert sane_fps(0.0) == 30.0 and sane_fps(float("nan")) == 30.0 and sane_fps(25.0) == 25.0
 
 
-def test_live_run_on_a_fast_source(tiny_cam, tmp_path):
+@pytest.mark.parametrize("sync", [True, False], ids=["lock-step", "async"])
+def test_live_run_on_a_fast_source(tiny_cam, tmp_path, sync):
     def camera(i):  # a 500 fps camera: the reader waits 2 ms per frame, as a driver does
         return np.random.default_rng(i).integers(0, 255, (120, 160, 3), dtype=np.uint8)
 
@@ -85,9 +86,14 @@ def test_live_run_on_a_fast_source(tiny_cam, tmp_path):
         return real_explain(*args, **kwargs)
 
     tiny_cam.explain = slow_explain
-    options = LiveOptions(window=False, max_frames=40, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl")
+    options = LiveOptions(window=False, max_frames=40, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl",
+                          sync=sync)
     stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500)).run()
-    assert stats.shown == 40 and stats.dropped > 40
+    assert stats.shown == 40
+    if sync:  # the display waits for the engine: stale frames are dropped, every heatmap is the frame's own
+        assert stats.dropped > 40 and set(stats.ages) == {0}
+    else:  # the display does not wait: heatmaps are reused on newer frames, and say how old they are
+        assert max(stats.ages) > 0 and stats.heatmaps < stats.shown
     assert np.percentile(stats.latencies_ms, 95) < 500
     (path, frames), = stats.recordings
     assert frames == 40 and video_frame_count(path) == 40
@@ -147,7 +153,8 @@ def test_a_sink_raising_anything_stops_the_writer_without_hanging(error):
     assert no_stream_threads()
 
 
-def test_live_cleanup_runs_when_the_engine_raises(tiny_cam, tmp_path):
+@pytest.mark.parametrize("sync", [True, False], ids=["lock-step", "async"])
+def test_live_cleanup_runs_when_the_engine_raises(tiny_cam, tmp_path, sync):
     calls = {"n": 0}
     real_explain = tiny_cam.explain
 
@@ -159,11 +166,15 @@ def test_live_cleanup_runs_when_the_engine_raises(tiny_cam, tmp_path):
 
     tiny_cam.explain = failing_explain
     reader = lambda: ArrayReader(numbered_frames(1000, (160, 120)), fps=200)  # noqa: E731
-    run = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), reader)
+    run = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4", sync=sync), reader)
     with pytest.raises(RuntimeError, match="exploded"):
         run.run()
-    (path, frames), = run.recorder.finished
-    assert frames == 11 and video_frame_count(path) == 11  # finalized and playable
+    (path, frames), = run.streams[0].recorder.finished
+    assert video_frame_count(path) == frames  # finalized and playable
+    if sync:
+        assert frames == 11  # one shown frame per engine call
+    else:
+        assert frames >= 11  # the display went on with the newest heatmap until the failure reached it
     assert no_stream_threads()
 
 
@@ -217,7 +228,7 @@ def test_smoother_blends_and_resets_on_cut_and_class_change():
 
 
 def test_keys_change_the_controls():
-    controls = Controls(ClassChoice(top_k=5))
+    controls = Controls([ClassChoice(top_k=5)])
     assert controls.choice.target() == -1
     controls.handle_key(ord("c"))
     assert controls.choice.target() == -2
@@ -301,7 +312,7 @@ def test_a_camera_is_recorded_and_logged_at_the_rate_it_really_delivers(tiny_cam
     run = LiveRun(tiny_cam, options, reader)
     stats = run.run()
     (path, frames), = stats.recordings
-    rate, = run.recorder.rates
+    rate, = run.streams[0].recorder.rates
     capture = cv2.VideoCapture(str(path))
     file_fps = capture.get(cv2.CAP_PROP_FPS)
     capture.release()
@@ -318,7 +329,7 @@ def test_a_file_played_live_is_recorded_at_its_own_rate(tiny_cam, tmp_path):
     reader = lambda: ArrayReader(numbered_frames(40), fps=20.0)  # noqa: E731
     run = LiveRun(tiny_cam, LiveOptions(window=False, record=tmp_path / "rec.mp4"), reader)
     run.run()
-    assert run.recorder.rates == [20.0]
+    assert run.streams[0].recorder.rates == [20.0]
 
 
 def test_a_recording_never_replaces_a_file_that_appeared_meanwhile(tiny_cam, tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
+from ..engine.motion import METHODS as MOTION_METHODS
 from ..errors import InputError
 from ..keys import keys_epilog
 from ..models.preprocessing import SCALINGS
@@ -86,6 +87,16 @@ def _add_kiosk_options(parser: argparse.ArgumentParser) -> None:
                        help="cycle the explained class through the top-k every SECONDS")
 
 
+def _add_realtime_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("real time")
+    group.add_argument("--sync", action="store_true",
+                       help="show each frame only with its own heatmap (the display waits for the model); "
+                            "by default every frame is shown at the source's rate with the newest heatmap")
+    group.add_argument("--motion", choices=MOTION_METHODS, default="flow",
+                       help="move a heatmap computed on an older frame along the motion since: optical flow "
+                            "(default), one global shift, or off")
+
+
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("browser view")
     group.add_argument("--serve", metavar="[HOST:]PORT",
@@ -118,14 +129,16 @@ def build_parser() -> OneLineParser:
         "live", help="explain a webcam, stream or file in real time",
         description="Live Grad-CAM: camera, stream or file -> heatmap overlay and HUD in a window, "
                     "optionally recorded.", **keys)
-    live.add_argument("--source", default="0", help="camera index, /dev/videoN, rtsp:// or http:// URL, or a "
-                                                    "video file played at its own speed (default: camera 0)")
+    live.add_argument("--source", dest="sources", action="append", metavar="SOURCE",
+                      help="camera index, /dev/videoN, rtsp:// or http:// URL, or a video file played at its own "
+                           "speed (default: camera 0); repeat for up to 8 sources, shown as a mosaic (Tab selects)")
     live.add_argument("--loop", action="store_true", help="start a file again at its end")
     live.add_argument("--record", type=Path, metavar="OUT.mp4", help="record the annotated frames")
     live.add_argument("--no-window", dest="window", action="store_false", help="run without a window")
     live.add_argument("--fullscreen", action="store_true")
     live.add_argument("--max-frames", type=_type(check_count, 10**9, "--max-frames"),
                       help="stop after this many frames")
+    _add_realtime_options(live)
     _add_kiosk_options(live)
     _add_serve_options(live)
     _add_stream_options(live, smooth_default=0.5)
@@ -155,6 +168,7 @@ def build_parser() -> OneLineParser:
                       help="where to write the video (default: stream_cam_demo.mp4, never overwriting)")
     demo.add_argument("--seconds-per-scene", type=_type(check_seconds, "--seconds-per-scene"), default=3.0,
                       help=argparse.SUPPRESS)
+    _add_realtime_options(demo)
     _add_kiosk_options(demo)
     _add_serve_options(demo)
     _add_stream_options(demo, smooth_default=0.5)

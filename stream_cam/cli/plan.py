@@ -103,12 +103,14 @@ def _plan_image(args: argparse.Namespace, classes: list[int], address: Address |
 
 
 def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
-    check_source(args.source)
+    sources = args.sources or ["0"]
+    for source in sources:
+        check_source(source)
     if args.fullscreen and not args.window:
         raise InputError("--fullscreen needs a window; leave out --no-window")
-    options = LiveOptions(source=args.source, loop=args.loop, record=args.record, window=args.window,
+    options = LiveOptions(sources=sources, loop=args.loop, record=args.record, window=args.window,
                           fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
-                          **_stream_values(args, classes, address))
+                          sync=args.sync, motion=args.motion, **_stream_values(args, classes, address))
     options.validate()
     return Plan("live", options, None, [])
 
@@ -127,11 +129,12 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     interactive = args.output is None and (window or address is not None or args.kiosk)
     if interactive:
         options = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
-                              **_stream_values(args, classes, address))
+                              sync=args.sync, motion=args.motion, **_stream_values(args, classes, address))
         options.validate()
         return Plan("demo", options, None, [], interactive=True)
-    if args.kiosk or args.cycle is not None:
-        raise InputError("--kiosk and --cycle play the demo live; leave out -o (a file is written at full speed)")
+    if args.kiosk or args.cycle is not None or args.sync or args.motion != "flow":
+        raise InputError("--kiosk, --cycle, --sync and --motion play the demo live; leave out -o "
+                         "(a file is written at full speed, every frame with its own heatmap)")
     output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)
     check_codec(args.codec, output)
     # A file run can still be watched: --serve shows its progress (view only).

@@ -98,8 +98,21 @@ class TemporalSmoother:
         self._heat = self._class = self._thumb = None
 
 
+@dataclass
+class StreamChoice:
+    """One stream's own explanation state: which class, and its temporal smoother."""
+
+    choice: ClassChoice
+    smoother: TemporalSmoother
+
+
 class StreamExplainer:
-    """Explains batches of :class:`Frame` (BGR) with one engine call per batch."""
+    """Explains batches of :class:`Frame` (BGR) with one engine call per batch.
+
+    ``explain(frames)`` treats them as consecutive frames of one stream; ``explain_streams``
+    takes one frame from each of several streams, each with its own class choice and
+    smoother, still in ONE engine call.
+    """
 
     def __init__(self, cam: CAM, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
         self.cam = cam
@@ -108,18 +121,23 @@ class StreamExplainer:
         self.smoother = TemporalSmoother(smooth)
 
     def explain(self, frames: Sequence[Frame]) -> list[Explanation]:
+        own = StreamChoice(self.choice, self.smoother)
+        return self.explain_streams(frames, [own] * len(frames))
+
+    def explain_streams(self, frames: Sequence[Frame], streams: Sequence[StreamChoice]) -> list[Explanation]:
+        """``frames[i]`` explained with ``streams[i]``'s class choice and smoothing (one engine call)."""
         if not frames:
             return []
         start = time.perf_counter()
         batch = self._preprocess(frames)
-        targets = np.full((len(frames), 1), self.choice.target(), np.int32)
+        targets = np.array([[stream.choice.target()] for stream in streams], np.int32)
         result = self.cam.explain(batch, targets)
         engine_ms = (time.perf_counter() - start) * 1000 / len(frames)
         tops = result.top_indices(self.top_k)
         explanations = []
-        for i, frame in enumerate(frames):
+        for i, (frame, stream) in enumerate(zip(frames, streams)):
             index = int(result.class_indices[i, 0])
-            heat, smoothed = self.smoother(result.heatmaps[i, 0], index, frame.image)
+            heat, smoothed = stream.smoother(result.heatmaps[i, 0], index, frame.image)
             top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
             explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed))
         return explanations

@@ -17,9 +17,12 @@ ALPHA_STEP = 0.1
 
 @dataclass
 class Controls:
-    """Shared by the window's keys and the browser view: changed between frames."""
+    """Shared by the window's keys and the browser view: changed between frames.
 
-    choice: ClassChoice
+    With several sources each has its own class choice; keys act on the ``selected`` one
+    (Tab selects the next)."""
+
+    choices: list[ClassChoice]
     alpha: float = 0.4
     colormap: str = "jet"
     paused: bool = False
@@ -33,6 +36,11 @@ class Controls:
     # Turns a class name or index from the browser into an index (the model's labels); None: indices only.
     resolve_class: Callable[[int | str], int] | None = None
     paused_at: float | None = None  # time.monotonic() when paused (a kiosk resumes on its own)
+    selected: int = 0
+
+    @property
+    def choice(self) -> ClassChoice:
+        return self.choices[self.selected]
 
     def resume_if_paused_longer_than(self, seconds: float | None) -> bool:
         """Unpause after ``seconds`` (None: never); True when it did."""
@@ -74,9 +82,13 @@ class Controls:
             self.toggle_fullscreen = True
         elif action == "keys":
             self.show_keys = not self.show_keys
+        elif action == "select":
+            self.selected = (self.selected + 1) % len(self.choices)
 
-    def apply(self, change: ControlChange) -> None:
-        """Apply a browser control (already checked for types and ranges by the web part)."""
+    def apply(self, change: ControlChange, stream: int | None = None) -> None:
+        """Apply a browser control (already checked for types and ranges by the web part) to
+        ``stream``'s class choice (default: the selected stream)."""
+        choice = self.choices[self.selected if stream is None else stream]
         # Everything that can fail is checked before anything changes.
         if change.colormap is not None:
             colormap_lut(change.colormap)
@@ -88,11 +100,11 @@ class Controls:
         if change.colormap is not None:
             self.colormap = change.colormap
         if pinned is not None:
-            self.choice.pin(pinned)
+            choice.pin(pinned)
         if change.rank is not None:
-            self.choice.pick(change.rank)
+            choice.pick(change.rank)
         if change.cycle:
-            self.choice.cycle()
+            choice.cycle()
         if change.pause is not None:
             self.paused = change.pause
             self.paused_at = time.monotonic() if change.pause else None

@@ -1,32 +1,33 @@
-"""Live mode: camera, stream or file in real time -> Grad-CAM -> window, recording, log, browser.
+"""Live mode: cameras, streams or files in real time -> Grad-CAM -> window, recording, log, browser.
 
-Threads: the capture thread keeps only the newest frame (:class:`LatestFrames`);
-the main thread runs the engine, draws and shows the frame (GUI toolkits want
-the main thread) and handles keys; one sink thread writes the recording and the
-log from a bounded queue. Every resource is entered on one ExitStack, so every
-thread is joined and the recording finalized whatever ends the run.
+Threads: one capture thread per source keeps only its newest frame (:class:`LatestFrames`);
+one engine thread (:class:`BackgroundExplainer`) explains the newest frame of every source in
+ONE batched call, as fast as it can; the main thread shows EVERY frame a source delivers, at
+the source's rate, with the newest heatmap for it (moved along the motion since it was
+computed), handles keys and draws the window (GUI toolkits want the main thread); one sink
+thread writes the recordings and the log. ``sync=True`` is the old lock-step mode: every
+shown frame waits for its own heatmap. Every resource is entered on one ExitStack, so every
+thread is joined and every recording finalized whatever ends the run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
-
-import numpy as np
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..checks import check_seconds
-from ..engine.stream import ClassChoice, StreamExplainer
-from ..errors import OutputError
-from ..frames import Explanation, short_label
+from ..engine.motion import METHODS as MOTION_METHODS, MotionCompensator
+from ..engine.stream import ClassChoice, StreamChoice, StreamExplainer, TemporalSmoother
+from ..errors import InputError, OutputError
+from ..frames import Explanation, Frame
 from ..models.labels import resolve_class
-from ..render.frame import render_frame
-from ..render.hud import HudState
-from ..render.screens import draw_legend, idle_screen
+from ..render.mosaic import mosaic
 from ..sinks.files import check_output_path, next_free_path, write_image
 from ..sinks.recorder import Recorder
 from ..sinks.video import check_codec
@@ -36,9 +37,11 @@ from ..sources.latest import LatestFrames
 from ..sources.readers import Reader, open_reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
-from ..web.state import ControlChange, ViewState
+from ..web.state import ControlChange
 from .controls import Controls
+from .heatmaps import BackgroundExplainer
 from .kiosk import KioskKeys
+from .live_stream import LiveStream, choice_state
 from .options import StreamOptions
 from .signals import StopSignals
 
@@ -48,28 +51,36 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 log = logging.getLogger(__name__)
 
 DEFAULT_LIVE_SMOOTHING = 0.5
-FPS_SMOOTHING = 0.9
 KIOSK_HUD_SCALE = 1.6
 KIOSK_PAUSE_S = 30.0
 IDLE_REFRESH_S = 0.2
+FIRST_HEATMAP_TIMEOUT_S = 120.0  # a huge model on a slow machine, traced for the first time
+MAX_SOURCES = 8
+DEFAULT_MOTION = "flow"
 
 
 @dataclass
 class LiveOptions(StreamOptions):
     source: str = "0"
+    sources: Sequence[str] = ()  # several sources (up to 8); empty: just ``source``
     loop: bool = False
-    record: Path | None = None
+    record: Path | None = None  # with several sources: NAME_0.mp4, NAME_1.mp4, ...
     window: bool = True
     fullscreen: bool = False
     smooth: float = DEFAULT_LIVE_SMOOTHING
-    max_frames: int | None = None  # stop after this many shown frames (tests, benchmarks)
+    max_frames: int | None = None  # stop after this many shown frames (of source 0; tests, benchmarks)
     hud_scale: float = 1.0
     snapshot_dir: Path = Path(".")
     kiosk: bool = False  # fullscreen, large HUD, legend, loops and reconnects; Esc twice quits
     cycle: float | None = None  # seconds between automatic class changes
     pause_timeout: float | None = None  # resume on its own after this many seconds (kiosk: 30)
+    sync: bool = False  # lock-step: every shown frame waits for its own heatmap
+    motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
 
     def __post_init__(self) -> None:
+        if not self.sources:
+            self.sources = (self.source,)
+        self.source = self.sources[0]
         if self.kiosk:
             self.fullscreen, self.loop = True, True
             self.hud_scale = max(self.hud_scale, KIOSK_HUD_SCALE)
@@ -78,16 +89,28 @@ class LiveOptions(StreamOptions):
 
     def validate(self) -> None:
         super().validate()
-        if self.record is not None:
-            check_codec(self.codec, self.record)
-            check_output_path(self.record, self.overwrite)
+        if not 1 <= len(self.sources) <= MAX_SOURCES:
+            raise InputError(f"give 1 to {MAX_SOURCES} sources, got {len(self.sources)}")
+        if self.motion not in MOTION_METHODS:
+            raise InputError(f"unknown --motion {self.motion!r}; choose one of: {', '.join(MOTION_METHODS)}")
+        for path in self.record_paths():
+            check_codec(self.codec, path)
+            check_output_path(path, self.overwrite)
         if self.cycle is not None:
             check_seconds(self.cycle, "--cycle")
+
+    def record_paths(self) -> list[Path]:
+        """``--record`` for each source: the name itself for one source, NAME_i.ext for several."""
+        if self.record is None:
+            return []
+        if len(self.sources) == 1:
+            return [self.record]
+        return [self.record.with_name(f"{self.record.stem}_{i}{self.record.suffix}") for i in range(len(self.sources))]
 
 
 @dataclass
 class LiveStats:
-    """What a run did: frames shown and dropped, latency, fps, files written."""
+    """What a run did: frames shown and dropped, latency, heatmap ages, fps, files written."""
 
     shown: int = 0
     dropped: int = 0
@@ -97,130 +120,207 @@ class LiveStats:
     snapshots: list[Path] = field(default_factory=list)
     stopped_by: str = ""
     log_lines: int = 0
+    shown_per_stream: list[int] = field(default_factory=list)
+    heatmaps: int = 0  # heatmaps the engine computed, all streams together
+    ages: list[int] = field(default_factory=list)  # heatmap age (frames) of every shown frame
 
     @property
     def fps(self) -> float:
-        return self.shown / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        """Shown frames per second, per source (the rate a viewer sees)."""
+        per_stream = self.shown / max(len(self.shown_per_stream), 1)
+        return per_stream / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 class LiveRun:
     """One live session. ``run()`` returns :class:`LiveStats`; everything is closed after."""
 
-    def __init__(self, cam: CAM, options: LiveOptions, reader_factory: Callable[[], Reader] | None = None) -> None:
+    def __init__(self, cam: CAM, options: LiveOptions,
+                 reader_factory: Callable[[], Reader] | Sequence[Callable[[], Reader]] | None = None) -> None:
         options.validate()
         self.cam = cam
         self.options = options
-        self._open = reader_factory or (lambda: open_reader(options.source))
-        self.controls = Controls(ClassChoice(options.top_k, list(options.classes)), options.alpha, options.colormap,
+        if reader_factory is None:
+            self._openers = [lambda spec=spec: open_reader(spec) for spec in options.sources]
+        elif callable(reader_factory):
+            self._openers = [reader_factory]
+        else:
+            self._openers = list(reader_factory)
+        choices = [ClassChoice(options.top_k, list(options.classes)) for _ in self._openers]
+        self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
-        self.explainer = StreamExplainer(cam, self.controls.choice, options.top_k, options.smooth)
+        self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
+        self.motion = MotionCompensator("off" if options.sync else options.motion)
         self.kiosk_keys = KioskKeys() if options.kiosk else None
         self.stats = LiveStats()
-        self.fps = 0.0
-        self.hud = HudState()
-        self.recorder: Recorder | None = None
-        self.recording_path: Path | None = None
-        self.hub: Broadcaster | None = None
+        self.streams: list[LiveStream] = []
+        self.engine: BackgroundExplainer | None = None
+        self._arrived = threading.Event()
 
+    # -- the run -------------------------------------------------------------------------------
     def run(self) -> LiveStats:
         options = self.options
-        self.cam.warm_up()  # before the source starts: no frames dropped while tracing
-        reader = self._open()
-        info = reader.info
-        reopen = self._open if (options.loop or info.live) else None
-        source = LatestFrames(reader, pace=not info.live, reopen=reopen)
+        self.cam.warm_up()  # before the sources start: no frames dropped while tracing
         started = time.perf_counter()
         log_sink: JsonlLog | None = None
         try:
             with contextlib.ExitStack() as resources:
-                resources.callback(source.close)
-                source.first_frame_or_fail()
-                self.recorder = Recorder(info.fps, options.codec, options.overwrite)
+                self._open_streams(resources)
                 if options.log is not None:
                     log_sink = JsonlLog(options.log, self.cam.model.label, options.overwrite)
-                sinks = resources.enter_context(SinkThread([self.recorder, *([log_sink] if log_sink else [])]))
-                if options.record is not None:
-                    self._start_recording(sinks, options.record)
+                sinks = resources.enter_context(
+                    SinkThread([s.recorder for s in self.streams] + ([log_sink] if log_sink else [])))
+                for stream, path in zip(self.streams, options.record_paths()):
+                    self._start_recording(sinks, stream, path)
+                if not options.sync:
+                    self.engine = resources.enter_context(
+                        BackgroundExplainer(self.explainer, [s.choice for s in self.streams]))
                 if options.serve is not None:
-                    self.hub = Broadcaster()
-                    resources.enter_context(WebServer(options.serve, self.hub, self.apply_control, options.token))
+                    hubs = [Broadcaster() for _ in self.streams]
+                    for stream, hub in zip(self.streams, hubs):
+                        stream.hub = hub
+                    resources.enter_context(WebServer(options.serve, hubs, self.apply_control, options.token))
                     print(f"browser view: {options.serve.url}", flush=True)
-                window = Window(f"stream_cam - {info.source}", options.fullscreen) if options.window else None
-                if window is not None:
+                window = None
+                if options.window:
+                    title = self.streams[0].source.info.source if len(self.streams) == 1 else \
+                        f"{len(self.streams)} sources"
+                    window = Window(f"stream_cam - {title}", options.fullscreen)
                     resources.callback(window.close)
                 stop = resources.enter_context(StopSignals())
                 # Registered last, so it runs first: the run's time excludes closing the resources.
                 resources.callback(self._stop_clock, started)
-                self._loop(source, sinks, window, stop)
+                self._loop(sinks, window, stop)
                 self.stats.stopped_by = self.stats.stopped_by or stop.requested or ""
             if sinks.failure is not None:  # found while finalizing (the loop raises on earlier ones)
                 raise OutputError(f"writing failed: {sinks.failure}") from sinks.failure
         finally:
-            self.stats.elapsed_s = self.stats.elapsed_s or time.perf_counter() - started
-            self.stats.dropped = source.dropped
-            if self.recorder is not None:
-                self.stats.recordings = list(self.recorder.finished)
-            self.stats.log_lines = log_sink.lines if log_sink is not None else 0
+            self._collect_stats(started, log_sink)
         return self.stats
+
+    def _open_streams(self, resources: contextlib.ExitStack) -> None:
+        """Open every source (its first frame, or a clear ConnectionError) with its own state."""
+        for index, opener in enumerate(self._openers):
+            reader = opener()
+            info = reader.info
+            reopen = opener if (self.options.loop or info.live) else None
+            source = LatestFrames(reader, pace=not info.live, reopen=reopen, on_frame=self._arrived.set)
+            resources.callback(source.close)
+            source.first_frame_or_fail()
+            choice = StreamChoice(self.controls.choices[index], TemporalSmoother(self.options.smooth))
+            recorder = Recorder(info.fps, self.options.codec, self.options.overwrite, stream=index)
+            self.streams.append(LiveStream(index, source, choice, recorder))
 
     def _stop_clock(self, started: float) -> None:
         self.stats.elapsed_s = time.perf_counter() - started
 
-    def _loop(self, source: LatestFrames, sinks: SinkThread, window: Window | None, stop: StopSignals) -> None:
+    def _collect_stats(self, started: float, log_sink: JsonlLog | None) -> None:
+        stats = self.stats
+        stats.elapsed_s = stats.elapsed_s or time.perf_counter() - started
+        stats.shown_per_stream = [s.shown for s in self.streams]
+        stats.shown = sum(stats.shown_per_stream)
+        stats.dropped = sum(s.source.dropped for s in self.streams)
+        stats.latencies_ms = [v for s in self.streams for v in s.latencies_ms]
+        stats.ages = [v for s in self.streams for v in s.ages]
+        stats.heatmaps = sum(self.engine.updates) if self.engine is not None else stats.shown
+        stats.recordings = [r for s in self.streams for r in s.recorder.finished]
+        stats.log_lines = log_sink.lines if log_sink is not None else 0
+
+    # -- the display loop ----------------------------------------------------------------------
+    def _loop(self, sinks: SinkThread, window: Window | None, stop: StopSignals) -> None:
         controls, options = self.controls, self.options
-        last_shown: np.ndarray | None = None
-        last_time = time.perf_counter()
-        last_cycle = last_time
+        last_cycle = time.perf_counter()
         while not controls.quit and stop.requested is None:
             if options.cycle and time.perf_counter() - last_cycle >= options.cycle:
-                controls.choice.cycle()
+                for choice in controls.choices:
+                    choice.cycle()
                 last_cycle = time.perf_counter()
             if controls.resume_if_paused_longer_than(options.pause_timeout):
-                self.hud.say("resumed")
-            if controls.paused and last_shown is not None:
-                self._handle_key(window.show(last_shown, 30) if window is not None else self._idle_wait(stop))
-                self._apply_requests(sinks, window, last_shown)
+                for stream in self.streams:
+                    stream.hud.say("resumed")
+            if controls.paused and any(s.last_shown is not None for s in self.streams):
+                self._show(window, stop, wait_ms=30)
+                self._apply_requests(sinks, window)
                 continue
-            frame = source.get(timeout=IDLE_REFRESH_S)
-            if frame is None:
-                if source.ended.is_set():
+            self._arrived.wait(IDLE_REFRESH_S)
+            self._arrived.clear()
+            fresh = [(s, f) for s in self.streams if (f := s.source.get(timeout=0)) is not None]
+            if not fresh:
+                if all(s.source.ended.is_set() for s in self.streams):
                     self.stats.stopped_by = "end of stream"
                     return
-                if source.reconnecting:
-                    self._show_reconnecting(source, window, last_shown, stop)
+                self._show_reconnecting(window, stop)
                 continue
-            start = time.perf_counter()
-            explanation = self.explainer.explain([frame])[0]
-            engine_done = time.perf_counter()
-            self._update_hud(explanation, source.info.source)
-            shown = render_frame(frame.image, explanation.heatmap, controls.alpha, controls.colormap,
-                                 self.hud if controls.show_hud else None, controls.show_keys, options.hud_scale)
-            if options.kiosk and controls.show_hud:
-                draw_legend(shown, controls.colormap, self.hud.explained_label, options.hud_scale)
-            render_done = time.perf_counter()
-            key = window.show(shown) if window is not None else -1
-            now = time.perf_counter()
-            latency = (now - frame.captured_at) * 1000
-            self.stats.latencies_ms.append(latency)
-            self.stats.shown += 1
-            self.fps = _smooth_fps(self.fps, now - last_time)
-            last_time = now
-            timings = {"capture": (start - frame.captured_at) * 1000, "engine": (engine_done - start) * 1000,
-                       "render": (render_done - engine_done) * 1000}
-            sinks.put(Annotated(shown, explanation, timings))
-            if self.hub is not None:
-                self.hub.publish(shown, self.view_state(explanation, latency).as_dict(), raw=frame.image)
-            last_shown = shown
+            for stream, frame, explanation in self._explain(fresh):
+                self._present(stream, frame, explanation, sinks)
+            key = self._show(window, stop)
             self._handle_key(key)
-            self._apply_requests(sinks, window, shown)
-            if options.max_frames is not None and self.stats.shown >= options.max_frames:
+            self._apply_requests(sinks, window)
+            if options.max_frames is not None and self.streams[0].shown >= options.max_frames:
                 self.stats.stopped_by = "max frames"
                 return
 
-    def _idle_wait(self, stop: StopSignals) -> int:
-        stop.wait(0.03)
-        return -1
+    def _explain(self, fresh: list[tuple[LiveStream, Frame]]) -> list[tuple[LiveStream, Frame, Explanation]]:
+        """Each fresh frame with the explanation to show on it: its own (sync), or the newest one."""
+        if self.engine is None:
+            explanations = self.explainer.explain_streams([f for _, f in fresh], [s.choice for s, _ in fresh])
+            return [(s, f, e) for (s, f), e in zip(fresh, explanations)]
+        out = []
+        for stream, frame in fresh:
+            self.engine.offer(stream.index, frame)
+            explanation = self.engine.latest(stream.index)
+            if explanation is None:  # the stream's very first heatmap: wait for it once
+                explanation = self._first_heatmap(stream)
+            out.append((stream, frame, explanation))
+        return out
 
+    def _first_heatmap(self, stream: LiveStream) -> Explanation:
+        explanation = self.engine.wait_latest(stream.index, FIRST_HEATMAP_TIMEOUT_S)
+        if explanation is None:
+            raise InputError(f"the model gave no heatmap within {FIRST_HEATMAP_TIMEOUT_S:.0f} s")
+        return explanation
+
+    def _present(self, stream: LiveStream, frame: Frame, explanation: Explanation, sinks: SinkThread) -> None:
+        """Draw ``frame`` with the heatmap, hand it to the recording, the log and the browser."""
+        start = time.perf_counter()
+        thumb = stream.remember(frame, self.motion)
+        age = frame.index - explanation.frame.index
+        heatmap = stream.heatmap_for(frame, explanation, self.motion, thumb)
+        shown = stream.render(frame, explanation, heatmap, age, self.controls, self.cam.model.label,
+                              self.options.hud_scale, legend=self.options.kiosk)
+        done = time.perf_counter()
+        latency = (done - frame.captured_at) * 1000
+        stream.count_shown(done, latency, age)
+        stream.last_shown = shown
+        timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms,
+                   "render": (done - start) * 1000}
+        sinks.put(Annotated(shown, explanation, timings, frame=frame, stream=stream.index, heatmap=heatmap))
+        if stream.hub is not None:
+            state = stream.view_state(explanation, frame, latency, self.controls, self.cam.model.label)
+            stream.hub.publish(shown, state.as_dict(), raw=frame.image)
+
+    def _show(self, window: Window | None, stop: StopSignals, wait_ms: int = 1) -> int:
+        """Show every stream's newest picture (a mosaic for several); returns the key pressed."""
+        if window is None:
+            if wait_ms > 1:
+                stop.wait(wait_ms / 1000)
+            return -1
+        pictures = [s.last_shown for s in self.streams if s.last_shown is not None]
+        if not pictures:
+            return -1
+        return window.show(mosaic(pictures, self.controls.selected), wait_ms)
+
+    def _show_reconnecting(self, window: Window | None, stop: StopSignals) -> None:
+        """Lost sources show "reconnecting..." in their tile; keys and the browser stay alive."""
+        for stream in self.streams:
+            if stream.source.reconnecting:
+                screen = stream.reconnecting_screen(self.controls, self.options.hud_scale)
+                stream.last_shown = screen
+                stream.hud.say("reconnecting", IDLE_REFRESH_S * 2)  # expires once frames flow again
+                if stream.hub is not None:
+                    stream.hub.publish(screen, {**stream.hub.state(), "status": "reconnecting"})
+        self._handle_key(self._show(window, stop, wait_ms=30))
+
+    # -- keys, browser controls, one-shot requests -------------------------------------------
     def _handle_key(self, key: int) -> None:
         """Keys reach the controls; in a kiosk only Esc twice (within 2 s) quits."""
         if key >= 0:
@@ -228,88 +328,53 @@ class LiveRun:
         if self.kiosk_keys is not None:
             key, quit_now, hint = self.kiosk_keys.filter(key)
             if hint:
-                self.hud.say(hint, self.kiosk_keys.window_s)
+                self.streams[self.controls.selected].hud.say(hint, self.kiosk_keys.window_s)
             if quit_now:
                 self.controls.quit = True
         self.controls.handle_key(key)
 
-    def _show_reconnecting(self, source: LatestFrames, window: Window | None, last: np.ndarray | None,
-                           stop: StopSignals) -> None:
-        """The idle screen while a lost source is reopened; keys and the browser stay alive."""
-        height, width = last.shape[:2] if last is not None else (source.info.height or 480, source.info.width or 640)
-        detail = f"{source.info.source}: attempt {source.failures}" + (f" ({source.last_error})" if source.last_error else "")
-        screen = idle_screen(width, height, "reconnecting...", detail[:90], self.controls.colormap,
-                             self.hud.explained_label, self.options.hud_scale)
-        self.hud.say("reconnecting", IDLE_REFRESH_S * 2)  # expires once frames flow again
-        if self.hub is not None:
-            self.hub.publish(screen, {**self.hub.state(), "status": "reconnecting"})
-        self._handle_key(window.show(screen, 30) if window is not None else self._idle_wait(stop))
-
-    def view_state(self, explanation: Explanation, latency_ms: float) -> ViewState:
-        """What the browser view shows for this frame."""
-        label = self.cam.model.label
-        score = explanation.score
-        return ViewState(
-            frame=explanation.frame.index, fps=round(self.fps, 2), latency_ms=round(latency_ms, 1),
-            top=explanation.top_entries(label),
-            explained={"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
-                       "score": None if score is None else round(score, 4)},
-            alpha=self.controls.alpha, colormap=self.controls.colormap, paused=self.controls.paused,
-            recording=self.recording_path is not None, source=self.hud.source, status=self.hud.current_status(),
-            choice=self.choice_state(),
-        )
-
-    def choice_state(self) -> dict:
-        """What is being explained, as the controls say now (the next frame will show it)."""
-        choice = self.controls.choice.describe()
-        if "class" in choice:
-            choice["label"] = short_label(self.cam.model.label(choice["class"]))
-        return choice
-
     def apply_control(self, change: ControlChange) -> dict:
         """Apply a control from the browser; returns the state with the change in it."""
-        self.controls.apply(change)
-        state = self.hub.state() if self.hub is not None else {}
+        number = self.controls.selected if change.stream is None else change.stream
+        if not 0 <= number < len(self._openers):
+            raise InputError(f"stream must be from 0 to {len(self._openers) - 1}")
+        self.controls.apply(change, number)
+        stream = self.streams[number] if number < len(self.streams) else None
+        state = stream.hub.state() if stream is not None and stream.hub is not None else {}
+        choice = StreamChoice(self.controls.choices[number], TemporalSmoother())
         return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
-                "paused": self.controls.paused, "choice": self.choice_state()}
+                "paused": self.controls.paused, "stream": number,
+                "choice": choice_state(choice, self.cam.model.label)}
 
-    def _update_hud(self, explanation: Explanation, source_name: str) -> None:
-        self.hud.set_classes(explanation.top, explanation.class_index, self.cam.model.label)
-        self.hud.fps, self.hud.source = self.fps, source_name
-        self.hud.recording = self.recording_path is not None
-        self.hud.paused = self.controls.paused
+    def choice_state(self, stream: int = 0) -> dict:
+        """What stream ``stream`` explains, as the controls say now."""
+        return choice_state(StreamChoice(self.controls.choices[stream], TemporalSmoother()), self.cam.model.label)
 
-    def _apply_requests(self, sinks: SinkThread, window: Window | None, shown: np.ndarray) -> None:
+    def _apply_requests(self, sinks: SinkThread, window: Window | None) -> None:
         controls = self.controls
-        if controls.snapshot:
+        stream = self.streams[controls.selected]
+        if controls.snapshot and stream.last_shown is not None:
             controls.snapshot = False
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             path = next_free_path(self.options.snapshot_dir / f"stream_cam_{stamp}.png")
-            write_image(path, shown)
+            write_image(path, stream.last_shown)
             self.stats.snapshots.append(path)
-            self.hud.say(f"saved {path.name}")
+            stream.hud.say(f"saved {path.name}")
         if controls.toggle_record:
             controls.toggle_record = False
-            if self.recording_path is None:
+            if stream.recording_path is None:
                 stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-                self._start_recording(sinks, next_free_path(Path(f"stream_cam_{stamp}.mp4")))
+                self._start_recording(sinks, stream, next_free_path(Path(f"stream_cam_{stamp}.mp4")))
             else:
-                sinks.call(self.recorder.stop)
-                self.hud.say(f"saved {self.recording_path.name}")
-                self.recording_path = None
+                sinks.call(stream.recorder.stop)
+                stream.hud.say(f"saved {stream.recording_path.name}")
+                stream.recording_path = None
         if controls.toggle_fullscreen:
             controls.toggle_fullscreen = False
             if window is not None:
                 window.toggle_fullscreen()
 
-    def _start_recording(self, sinks: SinkThread, path: Path) -> None:
-        self.recording_path = path
-        sinks.call(lambda: self.recorder.start(path))
-        self.hud.say(f"recording {path.name}")
-
-
-def _smooth_fps(fps: float, interval: float) -> float:
-    if interval <= 0:
-        return fps
-    current = 1.0 / interval
-    return current if fps == 0 else FPS_SMOOTHING * fps + (1 - FPS_SMOOTHING) * current
+    def _start_recording(self, sinks: SinkThread, stream: LiveStream, path: Path) -> None:
+        stream.recording_path = path
+        sinks.call(lambda: stream.recorder.start(path))
+        stream.hud.say(f"recording {path.name}")

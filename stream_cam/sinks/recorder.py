@@ -42,7 +42,8 @@ def measured_fps(timestamps: list[float], fallback: float) -> float:
 
 
 class Recorder:
-    def __init__(self, fps: float, codec: str = "mp4v", overwrite: bool = False) -> None:
+    def __init__(self, fps: float, codec: str = "mp4v", overwrite: bool = False, stream: int = 0) -> None:
+        self.stream = stream  # with several sources, each has its recorder: it takes only its own frames
         self.fps = fps  # the source's reported rate: used only when too few frames were seen
         self.codec = codec
         self.overwrite = overwrite
@@ -75,11 +76,11 @@ class Recorder:
                 self.finished.append((final, video.frames_written))
 
     def write_annotated(self, item: Annotated) -> None:
-        if self._target is None:
+        if self._target is None or item.stream != self.stream:
             return
         start = time.perf_counter()
         if self.video is None:
-            self._held.append((item.image, item.explanation.frame.timestamp))
+            self._held.append((item.image, item.shown.timestamp))
             span = self._held[-1][1] - self._held[0][1]
             if span >= PROBE_SECONDS or len(self._held) >= PROBE_FRAMES:
                 self._open()

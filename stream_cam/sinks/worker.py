@@ -21,7 +21,8 @@ from typing import Callable, Protocol, TextIO
 import numpy as np
 
 from ..errors import OutputError
-from ..frames import Explanation
+from ..frames import Explanation, Frame
+from ..pixels import peak_xy
 from .files import check_output_path
 
 log = logging.getLogger(__name__)
@@ -31,11 +32,21 @@ JOIN_TIMEOUT_S = 10.0
 
 @dataclass
 class Annotated:
-    """An annotated frame on its way to the sinks, with its stage timings (ms)."""
+    """An annotated frame on its way to the sinks, with its stage timings (ms).
+
+    Live, the heatmap shown may have been computed on an earlier frame of the stream:
+    ``frame`` is the frame shown, ``explanation.frame`` the one the heatmap comes from."""
 
     image: np.ndarray | None  # filled by the job's render step before it is queued
     explanation: Explanation
     timings: dict[str, float] = field(default_factory=dict)
+    frame: Frame | None = None  # the frame shown (default: the explained one)
+    stream: int = 0  # which source, when there are several
+    heatmap: np.ndarray | None = None  # the map shown (default: the explanation's)
+
+    @property
+    def shown(self) -> Frame:
+        return self.frame if self.frame is not None else self.explanation.frame
 
 
 class Sink(Protocol):
@@ -73,16 +84,20 @@ class JsonlLog:
         self.lines = 0
 
     def record(self, item: Annotated) -> dict:
-        e = item.explanation
+        e, shown = item.explanation, item.shown
         score = e.score
+        heat = item.heatmap if item.heatmap is not None else e.heatmap
+        height, width = shown.image.shape[:2]
         return {
-            "frame": e.frame.index,
-            "t": round(e.frame.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
-            "wall": round(e.frame.wall, 3),  # Unix time of capture
+            "frame": shown.index,
+            "stream": item.stream,
+            "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
+            "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
+            "wall": round(shown.wall, 3),  # Unix time of capture
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
             "explained": {"index": e.class_index, "label": self._label(e.class_index),
                           "score": None if score is None else round(score, 6),
-                          "peak_xy": list(e.peak_xy())},
+                          "peak_xy": list(peak_xy(heat, height, width))},
             "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
         }
 

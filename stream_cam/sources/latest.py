@@ -30,7 +30,10 @@ class LatestFrames(Pump):
 
     MAX_BACKOFF_S = 5.0
 
-    def __init__(self, reader: Reader, pace: bool = False, reopen: Callable[[], Reader] | None = None) -> None:
+    def __init__(self, reader: Reader, pace: bool = False, reopen: Callable[[], Reader] | None = None,
+                 on_frame: Callable[[], None] | None = None) -> None:
+        """``on_frame`` is called (in the reader thread) after each new frame: a consumer of
+        several sources waits on one event instead of polling them."""
         super().__init__(reader, "stream_cam-capture")
         self._pace = pace
         self._reopen = reopen
@@ -41,6 +44,7 @@ class LatestFrames(Pump):
         self.dropped = 0
         self.failures = 0  # consecutive failed reads or reopens
         self.last_error = ""
+        self._on_frame = on_frame
         self._thread.start()
 
     @property
@@ -98,11 +102,15 @@ class LatestFrames(Pump):
                     self.dropped += 1  # never consumed: replaced by a newer frame
                 self._latest = Frame(index, image, timestamp, now)
                 self._cond.notify_all()
+            if self._on_frame is not None:
+                self._on_frame()
             index += 1
 
     def _on_end(self) -> None:
         with self._cond:
             self._cond.notify_all()
+        if self._on_frame is not None:
+            self._on_frame()  # wake a consumer waiting for any source: this one has ended
 
     def _wake(self) -> None:
         self._on_end()

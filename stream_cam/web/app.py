@@ -1,6 +1,7 @@
 """The browser view's Starlette application: the page, MJPEG, snapshots, state, events, controls.
 
-Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/state``,
+Endpoints: ``/`` (the page), ``/stream.mjpg``, ``/snapshot.jpg``, ``/state``, and per source N
+``/stream/N.mjpg``, ``/raw/N.mjpg``, ``/snapshot/N.jpg`` (the plain names are source 0),
 ``/raw.mjpg`` (the source frames, no overlay: one stream_cam can feed another),
 ``/events`` (Server-Sent Events with the live top-k), ``/control`` (POST JSON),
 ``/healthz``, ``/static/...`` (the page's own assets; nothing from a CDN).
@@ -14,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from importlib import resources
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..errors import InputError
 from . import auth
@@ -30,9 +31,16 @@ def _page() -> str:
     return resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
 
 
-def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[str, Any]],
+def combined_state(hubs: Sequence[Broadcaster]) -> dict[str, Any]:
+    """Source 0's state at the top level (as with one source), and every source's in ``streams``."""
+    states = [hub.state() for hub in hubs]
+    return {**states[0], "streams": states}
+
+
+def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChange], dict[str, Any]],
               token: str | None) -> Any:
-    """The Starlette application. ``apply_control`` applies a parsed control and returns the new state."""
+    """The Starlette application over one :class:`Broadcaster` per source.
+    ``apply_control`` applies a parsed control and returns the new state."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
     from starlette.requests import Request
@@ -41,6 +49,11 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
     from starlette.routing import Route
 
     streams = {"open": 0}
+    hub = hubs[0]
+
+    def hub_of(request: Request) -> Broadcaster | None:
+        number = request.path_params.get("n", 0)
+        return hubs[number] if 0 <= number < len(hubs) else None
 
     class TokenGate:
         """Pure ASGI middleware: every request must carry the token, when there is one."""
@@ -73,30 +86,37 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
         return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
 
     async def healthz(request: Request) -> Response:
-        return JSONResponse({"ok": True, "frames": hub.sequence, "viewers": streams["open"]})
+        return JSONResponse({"ok": True, "frames": sum(h.sequence for h in hubs), "sources": len(hubs),
+                             "viewers": streams["open"]})
 
     async def state(request: Request) -> Response:
-        return JSONResponse(hub.state())
+        return JSONResponse(combined_state(hubs))
 
     async def snapshot(request: Request) -> Response:
-        _, jpeg = await asyncio.to_thread(hub.jpeg)
+        source = hub_of(request)
+        if source is None:
+            return PlainTextResponse("no such source", status_code=404)
+        _, jpeg = await asyncio.to_thread(source.jpeg)
         if jpeg is None:
             return PlainTextResponse("no frame yet", status_code=503)
         return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
 
     def mjpeg_of(kind: str) -> Callable[[Request], Any]:
         async def mjpeg(request: Request) -> Response:
+            source = hub_of(request)
+            if source is None:
+                return PlainTextResponse("no such source", status_code=404)
             if not stream_slot():
                 return PlainTextResponse("too many viewers", status_code=503)
 
             async def frames() -> Any:
                 last = -1
                 try:
-                    while not hub.closed:
-                        if hub.sequence == last:
-                            await hub.wait_change()
+                    while not source.closed:
+                        if source.sequence == last:
+                            await source.wait_change()
                             continue
-                        last, jpeg = await asyncio.to_thread(hub.jpeg, kind)
+                        last, jpeg = await asyncio.to_thread(source.jpeg, kind)
                         if jpeg is None:
                             continue
                         yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\n"
@@ -116,7 +136,7 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
         async def updates() -> Any:
             try:
                 while not hub.closed:
-                    yield f"data: {json.dumps(hub.state())}\n\n".encode()
+                    yield f"data: {json.dumps(combined_state(hubs))}\n\n".encode()
                     await asyncio.sleep(STATE_PERIOD_S)
                     await hub.wait_change()
             finally:
@@ -141,7 +161,8 @@ def build_app(hub: Broadcaster, apply_control: Callable[[ControlChange], dict[st
     routes = [
         Route("/", index), Route("/healthz", healthz), Route("/state", state),
         Route("/snapshot.jpg", snapshot), Route("/stream.mjpg", mjpeg_of("annotated")),
-        Route("/raw.mjpg", mjpeg_of("raw")), Route("/events", events),
+        Route("/raw.mjpg", mjpeg_of("raw")), Route("/snapshot/{n:int}.jpg", snapshot),
+        Route("/stream/{n:int}.mjpg", mjpeg_of("annotated")), Route("/raw/{n:int}.mjpg", mjpeg_of("raw")), Route("/events", events),
         Route("/control", control, methods=["POST"]), Route("/static/app.js", script),
     ]
     return Starlette(routes=routes, middleware=[Middleware(TokenGate)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Callable
+from typing import Callable, Sequence
 
 from .address import Address, bind, check_token
 from .app import build_app
@@ -18,15 +18,15 @@ log = logging.getLogger(__name__)
 class WebServer:
     """uvicorn in a background thread; ``close()`` stops it and joins the thread."""
 
-    def __init__(self, address: Address, hub: Broadcaster, apply_control: Callable[[ControlChange], dict],
-                 token: str | None = None) -> None:
+    def __init__(self, address: Address, hub: Broadcaster | Sequence[Broadcaster],
+                 apply_control: Callable[[ControlChange], dict], token: str | None = None) -> None:
         check_token(address, token)
         import uvicorn
 
         self.address = address
-        self.hub = hub
+        self.hubs = [hub] if isinstance(hub, Broadcaster) else list(hub)
         self._socket = bind(address)  # bind errors surface here, as clear messages
-        config = uvicorn.Config(build_app(hub, apply_control, token), log_level="warning", lifespan="off",
+        config = uvicorn.Config(build_app(self.hubs, apply_control, token), log_level="warning", lifespan="off",
                                 timeout_graceful_shutdown=1, access_log=False)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name="stream_cam-web", daemon=True)
@@ -35,7 +35,8 @@ class WebServer:
         asyncio.run(self._serve())
 
     async def _serve(self) -> None:
-        self.hub.attach(asyncio.get_running_loop())
+        for hub in self.hubs:
+            hub.attach(asyncio.get_running_loop())
         await self._server.serve(sockets=[self._socket])
 
     def start(self) -> "WebServer":
@@ -44,7 +45,8 @@ class WebServer:
         return self
 
     def close(self) -> None:
-        self.hub.close()
+        for hub in self.hubs:
+            hub.close()
         self._server.should_exit = True
         self._thread.join(5.0)
         if self._thread.is_alive():

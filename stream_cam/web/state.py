@@ -28,6 +28,8 @@ class ViewState:
     status: str = ""
     controls: bool = True  # False where settings are fixed (video files)
     choice: dict = field(default_factory=dict)  # what is explained: {"rank": r} or {"class": i, "label": ...}
+    stream: int = 0  # which source
+    heatmap_frame: int | None = None  # the frame the shown heatmap was computed on
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -43,9 +45,10 @@ class ControlChange:
     class_: int | str | None = None  # "class": an index or a name; pins that class whatever its rank
     cycle: bool = False
     pause: bool | None = None
+    stream: int | None = None  # which source the class controls act on (default: the selected one)
 
 
-CONTROL_FIELDS = ("alpha", "colormap", "rank", "class", "cycle", "pause")
+CONTROL_FIELDS = ("alpha", "colormap", "rank", "class", "cycle", "pause", "stream")
 
 
 def parse_control(body: object) -> ControlChange:
@@ -71,6 +74,9 @@ def parse_control(body: object) -> ControlChange:
     pause = body.get("pause")
     if pause is not None and not isinstance(pause, bool):
         raise InputError("pause must be true or false")
+    stream = body.get("stream")
+    if stream is not None and (isinstance(stream, bool) or not isinstance(stream, int) or stream < 0):
+        raise InputError("stream must be a source number (0, 1, ...)")
     cycle = body.get("cycle", False)
     if not isinstance(cycle, bool):
         raise InputError("cycle must be true or false")
@@ -81,4 +87,5 @@ def parse_control(body: object) -> ControlChange:
         class_=class_,
         cycle=cycle,
         pause=pause,
+        stream=stream,
     )

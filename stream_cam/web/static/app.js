@@ -2,20 +2,46 @@
 "use strict";
 // With a token, the server set a cookie when the page was opened; same-origin requests carry it.
 const $ = (id) => document.getElementById(id);
-let state = {};
+let full = {};      // /state: source 0 at the top level, every source in .streams
+let state = {};     // the selected source's state
+let selected = 0;   // which source the list and the controls are about (click a picture to select)
 // Colour stops of the page's colormaps (from matplotlib), for the legend bar.
 const GRADIENTS = {"jet": ["#000080", "#0000ff", "#0080ff", "#16ffe1", "#7dff7a", "#e4ff13", "#ff9400", "#ff1e00", "#800000"], "turbo": ["#30123b", "#466be3", "#28bceb", "#32f298", "#a4fc3c", "#eecf3a", "#fb7e21", "#d02f05", "#7a0403"], "inferno": ["#000004", "#210c4a", "#57106e", "#8a226a", "#bc3754", "#e45a31", "#f98e09", "#f9cb35", "#fcffa4"], "viridis": ["#440154", "#472d7b", "#3b528b", "#2c728e", "#21918c", "#28ae80", "#5ec962", "#addc30", "#fde725"], "magma": ["#000004", "#1d1147", "#51127c", "#832681", "#b73779", "#e75263", "#fc8961", "#fec488", "#fcfdbf"], "coolwarm": ["#3b4cc0", "#6282ea", "#8db0fe", "#b9d0f9", "#dddcdc", "#f5c4ac", "#f4987a", "#dd5f4b", "#b40426"]};
 
 $("view").src = "/stream.mjpg";
 $("snapshot").href = "/snapshot.jpg";
 
+// Several sources: one picture each (the first is #view), the selected one outlined.
+function ensureViews(count) {
+  const views = $("views");
+  while (views.children.length < count) {
+    const n = views.children.length;
+    const img = document.createElement("img");
+    img.className = "view";
+    img.alt = `source ${n}`;
+    img.src = `/stream/${n}.mjpg`;
+    views.appendChild(img);
+  }
+  [...views.children].forEach((img, n) => {
+    img.classList.toggle("selected", count > 1 && n === selected);
+    img.onclick = () => { selected = n; $("snapshot").href = `/snapshot/${n}.jpg`; show(full); };
+  });
+}
+
 async function control(change) {
   const headers = { "Content-Type": "application/json" };
-  const response = await fetch("/control", { method: "POST", headers, body: JSON.stringify(change),
-                                             credentials: "same-origin" });
-  const body = await response.json();
-  $("error").textContent = response.ok ? "" : body.error;
-  if (response.ok) render(body);
+  const body = JSON.stringify((full.streams || []).length > 1 ? { ...change, stream: selected } : change);
+  const response = await fetch("/control", { method: "POST", headers, body, credentials: "same-origin" });
+  const reply = await response.json();
+  $("error").textContent = response.ok ? "" : reply.error;
+  if (response.ok) render({ ...state, ...reply });
+}
+
+function show(next) {
+  full = next;
+  const streams = full.streams || [full];
+  ensureViews(streams.length);
+  render(streams[Math.min(selected, streams.length - 1)]);
 }
 
 function render(next) {
@@ -33,7 +59,9 @@ function render(next) {
     return item;
   }));
   const fps = (state.fps || 0).toFixed(1), latency = (state.latency_ms || 0).toFixed(0);
-  $("stats").textContent = `${fps} fps · ${latency} ms latency · frame ${state.frame ?? "–"} · ${state.source || ""}` +
+  const age = state.heatmap_frame != null && state.frame != null ? state.frame - state.heatmap_frame : 0;
+  $("stats").textContent = `${fps} fps · ${latency} ms latency · frame ${state.frame ?? "–"}` +
+                           (age > 0 ? ` (heatmap ${age} old)` : "") + ` · ${state.source || ""}` +
                            (state.status ? ` · ${state.status}` : "");
   if (document.activeElement !== $("alpha")) $("alpha").value = state.alpha;
   $("alpha-value").textContent = Number(state.alpha ?? 0).toFixed(2);
@@ -55,5 +83,5 @@ $("cycle").addEventListener("click", () => control({ cycle: true }));
 $("pause").addEventListener("click", () => control({ pause: !state.paused }));
 
 const events = new EventSource("/events");
-events.onmessage = (message) => render(JSON.parse(message.data));
+events.onmessage = (message) => show(JSON.parse(message.data));
 events.onerror = () => { $("stats").textContent = "reconnecting…"; };

@@ -1,0 +1,122 @@
+"""One source of a live run: its reader thread, class choice and smoother, HUD, recording and
+browser hub, and how one of its frames becomes the annotated picture on screen."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ..engine.motion import MotionCompensator
+from ..engine.stream import StreamChoice
+from ..frames import Explanation, Frame, short_label
+from ..render.frame import render_frame
+from ..render.hud import HudState
+from ..render.screens import draw_legend, idle_screen
+from ..sinks.recorder import Recorder
+from ..sources.latest import LatestFrames
+from ..web.broadcast import Broadcaster
+from ..web.state import ViewState
+
+if TYPE_CHECKING:
+    from .controls import Controls
+
+FPS_SMOOTHING = 0.9
+THUMBS_KEPT = 120  # motion thumbnails of recent frames, per stream (a heatmap older than this is not moved)
+
+
+@dataclass
+class LiveStream:
+    """Everything one source of a live run owns."""
+
+    index: int
+    source: LatestFrames
+    choice: StreamChoice
+    recorder: Recorder
+    hud: HudState = field(default_factory=HudState)
+    hub: Broadcaster | None = None
+    recording_path: Path | None = None
+    last_shown: np.ndarray | None = None  # the newest annotated picture
+    shown: int = 0
+    fps: float = 0.0
+    last_time: float = 0.0
+    ages: list[int] = field(default_factory=list)  # heatmap age (frames) of every shown frame
+    latencies_ms: list[float] = field(default_factory=list)
+    _thumbs: OrderedDict = field(default_factory=OrderedDict)  # frame index -> motion thumbnail
+
+    def remember(self, frame: Frame, motion: MotionCompensator) -> np.ndarray | None:
+        """Keep ``frame``'s motion thumbnail, for moving later heatmaps computed on it."""
+        thumb = motion.thumbnail(frame.image)
+        if thumb is not None:
+            self._thumbs[frame.index] = thumb
+            while len(self._thumbs) > THUMBS_KEPT:
+                self._thumbs.popitem(last=False)
+        return thumb
+
+    def heatmap_for(self, frame: Frame, explanation: Explanation, motion: MotionCompensator,
+                    thumb: np.ndarray | None) -> np.ndarray:
+        """The heatmap to show on ``frame``: the explanation's, moved along the motion since it was computed."""
+        if explanation.frame.index == frame.index:
+            return explanation.heatmap
+        return motion.warp(explanation.heatmap, self._thumbs.get(explanation.frame.index), thumb)
+
+    def count_shown(self, now: float, latency_ms: float, age: int) -> None:
+        self.shown += 1
+        self.latencies_ms.append(latency_ms)
+        self.ages.append(age)
+        if self.last_time:
+            interval = now - self.last_time
+            current = 1.0 / interval if interval > 0 else self.fps
+            self.fps = current if self.fps == 0 else FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
+        self.last_time = now
+
+    def render(self, frame: Frame, explanation: Explanation, heatmap: np.ndarray, age: int, controls: Controls,
+               label: Callable[[int], str], hud_scale: float, legend: bool) -> np.ndarray:
+        """The annotated picture: heatmap, HUD (with the heatmap's age when it is stale), legend."""
+        hud = self.hud
+        hud.set_classes(explanation.top, explanation.class_index, label)
+        hud.fps, hud.source = self.fps, self.source.info.source
+        hud.recording = self.recording_path is not None
+        hud.paused = controls.paused
+        hud.extra = [f"heatmap {age} frame{'s' if age != 1 else ''} old"] if age > 0 else []
+        shown = render_frame(frame.image, heatmap, controls.alpha, controls.colormap,
+                             hud if controls.show_hud else None, controls.show_keys, hud_scale)
+        if legend and controls.show_hud:
+            draw_legend(shown, controls.colormap, hud.explained_label, hud_scale)
+        return shown
+
+    def reconnecting_screen(self, controls: Controls, hud_scale: float) -> np.ndarray:
+        """The idle picture of a lost source while it is reopened (the other sources keep running)."""
+        info = self.source.info
+        height, width = self.last_shown.shape[:2] if self.last_shown is not None else (info.height or 480,
+                                                                                        info.width or 640)
+        detail = f"{info.source}: attempt {self.source.failures}" + (
+            f" ({self.source.last_error})" if self.source.last_error else "")
+        return idle_screen(width, height, "reconnecting...", detail[:90], controls.colormap,
+                           self.hud.explained_label, hud_scale)
+
+    def view_state(self, explanation: Explanation, frame: Frame, latency_ms: float, controls: Controls,
+                   label: Callable[[int], str]) -> ViewState:
+        """What the browser view shows for this stream's newest frame."""
+        score = explanation.score
+        return ViewState(
+            frame=frame.index, fps=round(self.fps, 2), latency_ms=round(latency_ms, 1),
+            top=explanation.top_entries(label),
+            explained={"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
+                       "score": None if score is None else round(score, 4)},
+            alpha=controls.alpha, colormap=controls.colormap, paused=controls.paused,
+            recording=self.recording_path is not None, source=self.source.info.source,
+            status=self.hud.current_status(), choice=choice_state(self.choice, label),
+            stream=self.index, heatmap_frame=explanation.frame.index,
+        )
+
+
+def choice_state(choice: StreamChoice, label: Callable[[int], str]) -> dict:
+    """What is being explained, as the controls say now (the next frame will show it)."""
+    described = choice.choice.describe()
+    if "class" in described:
+        described["label"] = short_label(label(described["class"]))
+    return described
