@@ -85,7 +85,8 @@ def test_window_keys_hud_and_heatmap(display, tmp_path):
         saturation = cv2.cvtColor(picture, cv2.COLOR_BGR2HSV)[..., 1]
         raw = cv2.VideoCapture(str(tmp_path / "clip.mp4")).read()[1]
         raw_saturation = cv2.cvtColor(raw, cv2.COLOR_BGR2HSV)[..., 1]
-        assert saturation.mean() > raw_saturation.mean() + 40, "no heatmap colours"
+        # Without a heatmap the two are equal; with one, +36 (async) to +41 (lock-step) measured here.
+        assert saturation.mean() > raw_saturation.mean() + 25, "no heatmap colours"
 
         # c: the explained class moves from rank 1 to rank 2.
         press(display, "c")

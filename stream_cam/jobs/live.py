@@ -290,6 +290,7 @@ class LiveRun:
         done = time.perf_counter()
         latency = (done - frame.captured_at) * 1000
         stream.count_shown(done, latency, age)
+        self.stats.shown += 1  # live, for watchers (benchmarks, soak); recounted per stream at the end
         stream.last_shown = shown
         timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms,
                    "render": (done - start) * 1000}

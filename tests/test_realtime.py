@@ -1,0 +1,204 @@
+"""Real time with any model: the view keeps the source's rate whatever the engine's speed,
+heatmaps say how old they are, several sources go through one engine."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from helpers import free_port, get, no_stream_threads, start, wait_for_lines, write_clip
+from stream_cam.engine.motion import MotionCompensator
+from stream_cam.jobs.live import LiveOptions, LiveRun
+from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.images import builtin_image
+from stream_cam.sources.readers import ArrayReader
+
+
+def panning(count: int, width: int = 160, height: int = 120):
+    """Frames panning across the cat photo, 3 px a frame: every frame differs."""
+    import cv2
+
+    photo = cv2.cvtColor(builtin_image("chelsea"), cv2.COLOR_RGB2BGR)
+
+    def frame(i: int) -> np.ndarray | None:
+        if i >= count:
+            return None
+        x = (3 * i) % (photo.shape[1] - 300)
+        return cv2.resize(photo[:, x:x + 300], (width, height), interpolation=cv2.INTER_AREA)
+
+    return frame
+
+
+def heavy(cam, seconds: float):
+    """``cam`` made as slow as a big model: every engine call takes at least ``seconds``."""
+    real = cam.explain
+
+    def slow(*args, **kwargs):
+        time.sleep(seconds)
+        return real(*args, **kwargs)
+
+    cam.explain = slow
+    return cam
+
+
+def test_a_heavy_model_keeps_the_view_at_the_sources_rate(tiny_cam, tmp_path):
+    heavy(tiny_cam, 0.1)  # a 10 fps engine under a 30 fps source
+    options = LiveOptions(window=False, max_frames=60, log=tmp_path / "log.jsonl")
+    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(panning(10_000), fps=30.0)).run()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert stats.fps >= 27  # every frame shown at the source's 30 fps
+    assert stats.dropped <= 3
+    assert all(line["heatmap_frame"] <= line["frame"] for line in lines)
+    assert max(line["frame"] - line["heatmap_frame"] for line in lines) >= 2  # stale, and it says so
+    assert stats.heatmaps < stats.shown / 2  # the engine ran at its own pace
+    assert no_stream_threads()
+
+
+def test_lock_step_waits_for_the_engine(tiny_cam, tmp_path):
+    heavy(tiny_cam, 0.1)
+    options = LiveOptions(window=False, max_frames=15, log=tmp_path / "log.jsonl", sync=True)
+    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(panning(10_000), fps=30.0)).run()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert stats.fps <= 11 and stats.dropped >= 20
+    assert all(line["heatmap_frame"] == line["frame"] for line in lines)
+
+
+def test_two_sources_share_one_engine_and_keep_their_own_state(tiny_cam, tmp_path):
+    calls = []
+    real = tiny_cam.explain
+
+    def counting(images, targets):  # as slow as a mid-size model: frames of both streams wait together
+        calls.append(len(images))
+        time.sleep(0.05)
+        return real(images, targets)
+
+    tiny_cam.explain = counting
+    options = LiveOptions(window=False, sources=("a", "b"), max_frames=40, log=tmp_path / "log.jsonl",
+                          record=tmp_path / "rec.mp4", classes=[])
+    readers = [lambda: ArrayReader(panning(10_000), fps=30.0, name="a"),
+               lambda: ArrayReader(panning(10_000, 96, 64), fps=20.0, name="b")]
+    run = LiveRun(tiny_cam, options, readers)
+    run.controls.choices[1].pick(2)  # stream 1 explains rank 2; stream 0 stays on rank 1
+    stats = run.run()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    by_stream = {s: [line for line in lines if line["stream"] == s] for s in (0, 1)}
+    assert len(by_stream[0]) == 40 and len(by_stream[1]) >= 20
+    assert all(line["explained"]["index"] == line["top"][0]["index"] for line in by_stream[0][5:])
+    assert all(line["explained"]["index"] == line["top"][1]["index"] for line in by_stream[1][5:])
+    assert max(calls[1:]) == 2  # both streams' newest frames in ONE engine call
+    paths = sorted(path.name for path, _ in stats.recordings)
+    assert paths == ["rec_0.mp4", "rec_1.mp4"]
+    for path, frames in stats.recordings:
+        assert video_frame_count(path) == frames
+    assert no_stream_threads()
+
+
+def test_a_failing_source_leaves_the_others_running(tiny_cam):
+    opened = {"n": 0}
+
+    def flaky():  # a camera that dies after 10 frames and cannot be reopened
+        opened["n"] += 1
+        if opened["n"] > 1:
+            raise ConnectionError("unplugged")
+        return ArrayReader(lambda i: np.zeros((48, 64, 3), np.uint8) if i < 10 else None, fps=30.0,
+                           name="flaky", live=True)
+
+    options = LiveOptions(window=False, sources=("flaky", "good"), max_frames=60)
+    run = LiveRun(tiny_cam, options, [flaky, lambda: ArrayReader(panning(10_000), fps=60.0, name="good")])
+    run.options.max_frames = None
+    stats_holder = {}
+
+    def stop_when_good_has_shown_enough():
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and (len(run.streams) < 2 or run.streams[1].shown < 90):
+            time.sleep(0.05)
+        stats_holder["flaky_reconnecting"] = len(run.streams) == 2 and run.streams[0].source.reconnecting
+        run.controls.quit = True
+
+    import threading
+
+    watcher = threading.Thread(target=stop_when_good_has_shown_enough)
+    watcher.start()
+    stats = run.run()
+    watcher.join()
+    assert stats.shown_per_stream[1] >= 90  # the good source went on
+    assert stats.shown_per_stream[0] <= 10 and stats_holder["flaky_reconnecting"]
+    assert no_stream_threads()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_several_sources_stop_cleanly_on_signals(tmp_path, signum):
+    write_clip(tmp_path / "a.mp4", frames=30, fps=15)
+    write_clip(tmp_path / "b.mp4", frames=20, fps=10, size=(96, 64))
+    proc = start("live", "--source", "a.mp4", "--source", "b.mp4", "--loop", "--no-window", "--record", "rec.mp4",
+                 "--log", "log.jsonl", cwd=tmp_path)
+    wait_for_lines(tmp_path / "log.jsonl", 20, proc)
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum], err
+    for name in ("rec_0.mp4", "rec_1.mp4"):
+        assert f"recorded {name}" in out and video_frame_count(tmp_path / name) > 0
+
+
+def test_each_source_has_its_own_browser_stream(tmp_path):
+    write_clip(tmp_path / "a.mp4", frames=30, fps=15)
+    write_clip(tmp_path / "b.mp4", frames=20, fps=10, size=(96, 64))
+    port = free_port()
+    proc = start("live", "--source", "a.mp4", "--source", "b.mp4", "--loop", "--no-window",
+                 "--serve", f"127.0.0.1:{port}", cwd=tmp_path)
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        state, deadline = {}, time.monotonic() + 120
+        while time.monotonic() < deadline and not all(s.get("top") for s in state.get("streams", [{}])):
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                state = json.loads(get(base + "state", timeout=2)[1])
+            except (OSError, ValueError):
+                time.sleep(0.2)
+        assert [s["stream"] for s in state["streams"]] == [0, 1]
+        assert [s["source"] for s in state["streams"]] == ["a.mp4", "b.mp4"]
+        import cv2
+
+        sizes = []
+        for n in (0, 1):
+            status, jpeg = get(f"{base}snapshot/{n}.jpg")
+            assert status == 200
+            sizes.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2])
+        assert sizes == [(120, 160), (64, 96)]
+        assert get(base + "snapshot/2.jpg")[0] == 404
+        # A control can name its source.
+        reply = json.loads(get_post(base + "control", {"stream": 1, "rank": 2}))
+        assert reply["stream"] == 1 and reply["choice"] == {"rank": 2}
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
+
+
+def get_post(url: str, body: dict) -> bytes:
+    import urllib.request
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return response.read()
+
+
+def test_motion_compensation_moves_a_stale_map_with_a_pan():
+    import cv2
+
+    photo = cv2.cvtColor(builtin_image("chelsea"), cv2.COLOR_RGB2BGR)
+    old = cv2.resize(photo[:, 0:400], (640, 480))
+    new = cv2.resize(photo[:, 30:430], (640, 480))  # the content moved 48 px to the left
+    heat = np.zeros((7, 7), np.float32)
+    heat[3, 4] = 1.0
+    for method in ("flow", "shift"):
+        motion = MotionCompensator(method)
+        moved = motion.warp(heat, motion.thumbnail(old), motion.thumbnail(new))
+        peak_x = np.unravel_index(np.argmax(moved), moved.shape)[1] / moved.shape[1] * 640
+        original_x = (4 + 0.5) / 7 * 640
+        assert original_x - 70 < peak_x < original_x - 25, method  # followed the content leftwards
+    off = MotionCompensator("off")
+    assert off.warp(heat, off.thumbnail(old), off.thumbnail(new)) is heat
