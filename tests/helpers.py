@@ -130,6 +130,24 @@ def get(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int
         return exc.code, exc.read()
 
 
+def first_mjpeg_frame(port: int, path: str, headers: dict | None = None) -> bytes:
+    """The first JPEG of an MJPEG stream served on loopback ``port`` at ``path``."""
+    import http.client
+
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        response = connection.getresponse()
+        assert response.status == 200 and "multipart/x-mixed-replace" in response.getheader("Content-Type")
+        data = b""
+        while b"\xff\xd9" not in data[data.find(b"\xff\xd8"):]:  # up to the end of the first JPEG
+            data += response.read1(65536)
+        start = data.index(b"\xff\xd8")
+        return data[start:data.index(b"\xff\xd9", start) + 2]
+    finally:
+        connection.close()
+
+
 # -- legacy .pth files, written without torch ---------------------------------------------------
 
 def _rebuild_tensor_v2(*args):  # stands in for torch._utils._rebuild_tensor_v2 when pickling

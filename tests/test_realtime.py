@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import free_port, get, no_stream_threads, start, wait_for_lines, write_clip
+from helpers import first_mjpeg_frame, free_port, get, no_stream_threads, start, wait_for_lines, write_clip
 from stream_cam.engine.motion import MotionCompensator
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sinks.video import video_frame_count
@@ -169,6 +169,8 @@ def test_each_source_has_its_own_browser_stream(tmp_path):
             assert status == 200
             sizes.append(cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR).shape[:2])
         assert sizes == [(120, 160), (64, 96)]
+        streamed = first_mjpeg_frame(port, "/stream/1.mjpg")
+        assert cv2.imdecode(np.frombuffer(streamed, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (64, 96)
         assert get(base + "snapshot/2.jpg")[0] == 404
         # A control can name its source.
         reply = json.loads(get_post(base + "control", {"stream": 1, "rank": 2}))

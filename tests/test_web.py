@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, free_port, get, run, start
+from helpers import assert_one_line_error, first_mjpeg_frame, free_port, get, run, start
 from stream_cam.errors import InputError
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sources.demo import DemoClip
@@ -286,18 +286,7 @@ def test_raw_stream_carries_the_source_frames_without_overlay():
     port = free_port()
     server = WebServer(parse_address(str(port)), hub, lambda c: {}).start()
     try:
-        def first_part(path: str) -> bytes:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            connection.request("GET", path)
-            response = connection.getresponse()
-            assert response.status == 200 and "multipart/x-mixed-replace" in response.getheader("Content-Type")
-            data = b""
-            while data.count(b"\xff\xd9") < 1:  # up to the end of the first JPEG
-                data += response.read1(65536)
-            connection.close()
-            return data[data.index(b"\xff\xd8"):data.index(b"\xff\xd9") + 2]
-
-        assert saturation(first_part("/raw.mjpg")) < 5
-        assert saturation(first_part("/stream.mjpg")) > 100
+        assert saturation(first_mjpeg_frame(port, "/raw.mjpg")) < 5
+        assert saturation(first_mjpeg_frame(port, "/stream.mjpg")) > 100
     finally:
         server.close()

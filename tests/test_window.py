@@ -142,3 +142,36 @@ def test_kiosk_survives_a_lost_source(display, tmp_path):
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0, err
+
+
+def test_several_sources_mosaic_tab_and_q(display, tmp_path):
+    write_clip(tmp_path / "a.mp4", frames=60, fps=15, size=(320, 240))
+    write_clip(tmp_path / "b.mp4", frames=60, fps=15, size=(320, 240), cut_every=20)
+    log = tmp_path / "log.jsonl"
+    proc = start("live", "--source", "a.mp4", "--source", "b.mp4", "--loop", "--log", "log.jsonl",
+                 "--record", "rec.mp4", "--smooth", "0", cwd=tmp_path, env={"DISPLAY": display})
+    try:
+        wait_for_lines(log, 20, proc)
+        shot = screenshot(display, tmp_path / "mosaic.png")
+        content = shot[(shot.sum(axis=2) > 0).any(axis=1)][:, (shot.sum(axis=2) > 0).any(axis=0)]
+        assert content.shape[1] >= 2 * 300, "not two tiles side by side"
+        # Tab selects source 1, then 2 explains its rank-2 class; source 0 stays on rank 1.
+        press(display, "Tab")
+        time.sleep(0.3)
+        press(display, "2")
+        wait_for_lines(log, len(records(log)) + 30, proc)
+        last = records(log)[-20:]
+        ones = [r for r in last if r["stream"] == 1]
+        zeros = [r for r in last if r["stream"] == 0]
+        assert ones and zeros
+        assert all(r["explained"]["index"] == r["top"][1]["index"] for r in ones[-3:])
+        assert all(r["explained"]["index"] == r["top"][0]["index"] for r in zeros[-3:])
+        press(display, "q")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    for name in ("rec_0.mp4", "rec_1.mp4"):
+        assert video_frame_count(tmp_path / name) > 10
