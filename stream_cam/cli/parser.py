@@ -92,9 +92,9 @@ def _add_realtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sync", action="store_true",
                        help="show each frame only with its own heatmap (the display waits for the model); "
                             "by default every frame is shown at the source's rate with the newest heatmap")
-    group.add_argument("--motion", choices=MOTION_METHODS, default="flow",
-                       help="move a heatmap computed on an older frame along the motion since: optical flow "
-                            "(default), one global shift, or off")
+    group.add_argument("--motion", choices=MOTION_METHODS, default="shift",
+                       help="move a heatmap computed on an older frame along the motion since: one global "
+                            "shift (default), dense optical flow, or off")
 
 
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:

@@ -132,7 +132,7 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
                               sync=args.sync, motion=args.motion, **_stream_values(args, classes, address))
         options.validate()
         return Plan("demo", options, None, [], interactive=True)
-    if args.kiosk or args.cycle is not None or args.sync or args.motion != "flow":
+    if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift":
         raise InputError("--kiosk, --cycle, --sync and --motion play the demo live; leave out -o "
                          "(a file is written at full speed, every frame with its own heatmap)")
     output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)

@@ -10,7 +10,10 @@ between the two frames on small grayscale thumbnails and warps the map along it:
 * ``"shift"``: one global translation (``cv2.phaseCorrelate``): a pan or a shaking camera.
 * ``"off"``: the stale map as it is.
 
-``scripts/bench_stream.py`` measures which one helps (README, "Motion compensation").
+``scripts/bench_stream.py`` measures which one helps (README, "Motion compensation"): the shift,
+the default, cut the error of a 10-frame-old map of an object crossing the view by 65%; flow
+lost track beyond ~20 px of motion; on pans neither helped (the 7x7 map is tied to the frame's
+32-pixel grid, so it does not slide with the picture).
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ KIOSK_PAUSE_S = 30.0
 IDLE_REFRESH_S = 0.2
 FIRST_HEATMAP_TIMEOUT_S = 120.0  # a huge model on a slow machine, traced for the first time
 MAX_SOURCES = 8
-DEFAULT_MOTION = "flow"
+DEFAULT_MOTION = "shift"  # measured: see README, "Motion compensation"
 
 
 @dataclass
