@@ -13,6 +13,12 @@ them alike; compare the ratios, not the milliseconds. Targets on a 2-core CPU
 with efficientnet_lite0: c/a <= 1.05 and b/c >= 15.
 
     python scripts/bench_engine.py [--models efficientnet_lite0 xception] [--rounds 15]
+
+``--methods`` measures the CAM family instead: every method at batch 1 and 8 (ms per frame,
+round-robin, medians) with its ratio to Grad-CAM and to the plain forward pass; Score-CAM
+with several channel limits, and the largest limit that still runs at 10 fps at batch 1.
+
+    python scripts/bench_engine.py --methods [--models efficientnet_lite0 xception] [--rounds 9]
 """
 
 from __future__ import annotations
@@ -75,16 +81,62 @@ def bench(name: str, rounds: int) -> dict[str, float]:
     return ms
 
 
+def bench_methods(name: str, rounds: int, score_limits: list[int]) -> None:
+    from stream_cam.engine.methods import METHODS, ScoreCAM
+
+    model = load_model(name, weights=None if name != "efficientnet_lite0" else "imagenet")
+    x1 = model.preprocess(builtin_image("chelsea"))
+    x8 = np.repeat(x1, 8, axis=0)
+    t1, t8 = np.full((1, 1), -1, np.int32), np.full((8, 1), -1, np.int32)
+    forward = tf.function(lambda x: model.keras_model(x, training=False), autograph=False)
+    engines = {method: (METHODS[method](model) if method != "scorecam" else None) for method in METHODS}
+    engines.pop("scorecam")
+    for limit in score_limits:
+        engines[f"scorecam/{limit or 'all'}"] = ScoreCAM(model, max_channels=limit or None)
+    variants: dict[str, Callable[[], object]] = {"forward b=1": lambda: forward(x1).numpy(),
+                                                 "forward b=8": lambda: forward(x8).numpy()}
+    for method, cam in engines.items():
+        variants[f"{method} b=1"] = lambda cam=cam: cam.explain(x1, t1)
+        if not method.startswith("scorecam"):  # Score-CAM at batch 8 is 8x its batch-1 cost
+            variants[f"{method} b=8"] = lambda cam=cam: cam.explain(x8, t8)
+    for fn in variants.values():
+        fn(), fn()
+    samples: dict[str, list[float]] = {k: [] for k in variants}
+    for _ in range(rounds):
+        for key, fn in variants.items():
+            median_ms(fn, samples[key])
+    ms = {k: statistics.median(v) / (8 if k.endswith("b=8") else 1) for k, v in samples.items()}
+    print(f"\n{name}: median ms per frame ({rounds} rounds, round-robin)")
+    print("| method | b=1 ms | b=8 ms | b=1 / Grad-CAM | b=8 / Grad-CAM | b=1 / forward |")
+    print("|---|---|---|---|---|---|")
+    for method in engines:
+        one, eight = ms[f"{method} b=1"], ms.get(f"{method} b=8")
+        eight_ms = "" if eight is None else f"{eight:.1f}"
+        eight_ratio = "" if eight is None else f"{eight / ms['gradcam b=8']:.2f}"
+        print(f"| {method} | {one:.1f} | {eight_ms} | {one / ms['gradcam b=1']:.2f} | {eight_ratio} | "
+              f"{one / ms['forward b=1']:.2f} |", flush=True)
+    print(f"| (plain forward pass) | {ms['forward b=1']:.1f} | {ms['forward b=8']:.1f} | | | 1.00 |")
+    fast = [limit for limit in score_limits if limit and ms[f"scorecam/{limit} b=1"] <= 100.0]
+    print(f"Score-CAM's largest channel limit at >= 10 fps (batch 1): {max(fast) if fast else 'none measured'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["efficientnet_lite0", "xception"])
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--intra-op", type=int, default=0, help="TF intra-op threads (0: TF's default)")
     parser.add_argument("--inter-op", type=int, default=0, help="TF inter-op threads (0: TF's default)")
+    parser.add_argument("--methods", action="store_true", help="measure the CAM family instead")
+    parser.add_argument("--score-limits", type=int, nargs="+", default=[8, 16, 32, 64, 128, 0],
+                        help="Score-CAM channel limits to measure (0: every channel)")
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     warnings.simplefilter("ignore")  # the example warns about its input structure on Keras 3
+    if args.methods:
+        for name in args.models:
+            bench_methods(name, args.rounds, args.score_limits)
+        return
 
     print(f"tensorflow {tf.__version__}, {len(tf.config.list_physical_devices('GPU'))} GPU(s), "
           f"threads intra {args.intra_op or 'default'} inter {args.inter_op or 'default'}, "

@@ -44,6 +44,7 @@ class Explanation:
     top: list[tuple[int, float]]  # (class index, probability), most likely first
     engine_ms: float
     smoothed: bool = False
+    method: str = ""  # the CAM method that made the heatmap
 
     @property
     def score(self) -> float | None:

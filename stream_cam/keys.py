@@ -23,6 +23,7 @@ KEYS: tuple[Key, ...] = (
     Key(f"1-{MAX_RANK}", "rank", "explain the class at that rank", "".join(str(r) for r in range(1, MAX_RANK + 1))),
     Key("+ / -", "alpha", "more / less heatmap", "+=-_"),
     Key("m", "colormap", "next colormap", "m"),
+    Key("e", "method", "next explanation method (gradcam, gradcam++, ...)", "e"),
     Key("s", "snapshot", "save a PNG snapshot", "s"),
     Key("r", "record", "start / stop recording", "r"),
     Key("h", "hud", "hide / show the HUD", "h"),

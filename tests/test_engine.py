@@ -331,3 +331,80 @@ def test_rank_targets_beyond_k(tiny_model, rng):
     np.testing.assert_allclose(third.heatmaps[:, 0], top3.heatmaps[:, 2], atol=MAP_TOLERANCE)
     with pytest.raises(InputError, match="out of range"):
         cam.explain(x, [[-6]] * 2)
+
+
+# -- the CAM family against independent implementations --------------------------------------
+
+GRADIENT_METHODS = [("xgradcam", reference_cams.xgradcam), ("layercam", reference_cams.layercam),
+                    ("hirescam", reference_cams.hirescam), ("gradcam++", reference_cams.gradcam_plus_plus),
+                    ("gradcam", reference_cams.gradcam)]
+
+
+@pytest.mark.parametrize("name, reference_map", GRADIENT_METHODS, ids=[m for m, _ in GRADIENT_METHODS])
+def test_gradient_methods_match_their_published_formulas(name, reference_map, lite0, photos, rng):
+    from stream_cam.engine.methods import METHODS
+
+    seeded = tiny_cnn(3, classes=6, activation=None)
+    x = rng.uniform(-1, 1, (3, 32, 32, 3)).astype(np.float32)
+    activations, grads = reference_cams.activations_and_gradients(seeded, x, "last_conv", 4)
+    ours = METHODS[name](seeded, "last_conv").explain(x, np.full((3, 1), 4)).heatmaps[:, 0]
+    assert np.abs(ours - reference_map(activations, grads)).max() <= MAP_TOLERANCE
+    cam = METHODS[name](lite0)
+    for photo, index in (("chelsea", 285), ("coffee", 967)):
+        x = lite0.preprocess(photos[photo])
+        activations, grads = reference_cams.activations_and_gradients(lite0.keras_model, x, "head_activation", index)
+        ours = cam.explain(x, [[index]]).heatmaps[:, 0]
+        assert np.abs(ours - reference_map(activations, grads)).max() <= MAP_TOLERANCE
+
+
+# SVD in float32 (TensorFlow) against float64 (numpy): the first component agrees to ~1e-5 of
+# the map's range here; 1e-3 leaves room across CPUs and still catches a wrong projection or sign
+# (a flipped sign or an uncentred projection differ by > 0.1).
+EIGEN_TOLERANCE = 1e-3
+
+
+def test_eigencam_matches_its_formula_and_keeps_its_sign(lite0, photos):
+    from stream_cam.engine.methods import EigenCAM
+
+    cam = EigenCAM(lite0)
+    for photo in ("chelsea", "coffee", "rocket"):
+        x = lite0.preprocess(photos[photo])
+        activations, _ = reference_cams.activations_and_gradients(lite0.keras_model, x, "head_activation", 0)
+        expected = reference_cams.eigencam(activations)
+        ours = cam.explain(x, [[-1]]).heatmaps[:, 0]
+        assert np.abs(ours - expected).max() <= EIGEN_TOLERANCE
+        assert np.abs(ours - reference_cams.eigencam(activations, flip=True)).max() > 0.1  # the other sign
+    # The same frame twice, and a slightly brighter copy: the same sign, the same map.
+    x = lite0.preprocess(photos["chelsea"])
+    again = cam.explain(np.concatenate([x, x * 1.02]), [[-1], [-1]]).heatmaps[:, 0]
+    assert np.corrcoef(again[0].ravel(), again[1].ravel())[0, 1] > 0.99
+
+
+@pytest.mark.parametrize("max_channels", [8, None])
+def test_scorecam_matches_its_formula_on_a_seeded_model(rng, max_channels):
+    from stream_cam.engine.methods import ScoreCAM
+
+    model = tiny_cnn(5, classes=6, activation=None)
+    x = rng.uniform(-1, 1, (2, 32, 32, 3)).astype(np.float32)
+    expected = reference_cams.scorecam(model, x, "last_conv", 2, max_channels)
+    ours = ScoreCAM(model, "last_conv", max_channels=max_channels).explain(x, np.full((2, 1), 2)).heatmaps[:, 0]
+    assert np.abs(ours - expected).max() <= MAP_TOLERANCE
+
+
+def test_scorecam_on_the_offline_model_finds_the_cat(lite0, photos):
+    from stream_cam.engine.methods import ScoreCAM
+
+    x = lite0.preprocess(photos["chelsea"])
+    expected = reference_cams.scorecam(lite0.keras_model, x, "head_activation", 285, 16)
+    ours = ScoreCAM(lite0, max_channels=16).explain(x, [[285]]).heatmaps[:, 0]
+    assert np.abs(ours - expected).max() <= MAP_TOLERANCE
+
+
+def test_methods_registry_is_used_like_gradcam(tiny_model, rng):
+    from stream_cam.engine.methods import METHODS
+
+    x = rng.uniform(0, 255, (2, 32, 32, 3)).astype(np.uint8)
+    for name, method in METHODS.items():
+        result = method(tiny_model)(x)
+        assert result.heatmaps.shape == (2, 16, 16) and np.isfinite(result.heatmaps).all(), name
+        assert result.probabilities.shape == (2, 4)

@@ -204,3 +204,34 @@ def test_motion_compensation_moves_a_stale_map_with_a_pan():
         assert original_x - 70 < peak_x < original_x - 25, method  # followed the content leftwards
     off = MotionCompensator("off")
     assert off.warp(heat, off.thumbnail(old), off.thumbnail(new)) is heat
+
+
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "lock-step"])
+def test_the_method_switches_live_without_stopping_the_view(tiny_cam, tmp_path, sync):
+    from stream_cam.web.state import parse_control
+
+    options = LiveOptions(window=False, max_frames=120, log=tmp_path / "log.jsonl", sync=sync)
+    run = LiveRun(tiny_cam, options, lambda: ArrayReader(panning(10_000), fps=60.0))
+    assert run.controls.method == "gradcam"
+    run.controls.handle_key(ord("e"))  # the key: the next method
+    assert run.controls.method == "gradcam++"
+    switched = {}
+
+    def switch_later():
+        while run.stats.shown < 40:
+            time.sleep(0.01)
+        switched["reply"] = run.apply_control(parse_control({"method": "eigencam"}))
+
+    import threading
+
+    switcher = threading.Thread(target=switch_later)
+    switcher.start()
+    stats = run.run()
+    switcher.join()
+    methods = [json.loads(line)["method"] for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    assert switched["reply"]["method"] == "eigencam"
+    assert methods[0] == "gradcam++" and methods[-1] == "eigencam"
+    assert set(methods) == {"gradcam++", "eigencam"}
+    assert stats.shown == 120 and set(run.cams) == {"gradcam", "gradcam++", "eigencam"}
+    with pytest.raises(Exception, match="unknown method"):
+        run.apply_control(parse_control({"method": "nope"}))

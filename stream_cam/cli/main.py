@@ -36,14 +36,13 @@ STOP_EXIT = {"SIGINT": EXIT_INTERRUPTED, "SIGTERM": EXIT_TERMINATED}
 
 def load_engine(args: argparse.Namespace):
     """Load the model and build the CAM engine (TensorFlow is imported by main)."""
-    from ..engine.gradcam import GradCAM, GradCAMPlusPlus
+    from ..engine.methods import build_method
     from ..models.loader import load_model
 
     weights = None if args.weights == "random" else args.weights
     model = load_model(args.model, layer=args.layer, weights=weights,
                        preprocessing=args.preprocess, labels=args.labels)
-    method = GradCAMPlusPlus if args.method == "gradcam++" else GradCAM
-    return method(model, jit_compile=args.xla)
+    return build_method(args.method, model, jit_compile=args.xla, score_channels=args.score_channels)
 
 
 def run_image(args: argparse.Namespace, plan: Plan, cam) -> int:

@@ -8,13 +8,13 @@ from typing import Callable
 
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
 from ..engine.motion import METHODS as MOTION_METHODS
+from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS, METHOD_NAMES
 from ..errors import InputError
 from ..keys import keys_epilog
 from ..models.preprocessing import SCALINGS
 from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
 
 PROG = "stream-cam"
-METHODS = ("gradcam", "gradcam++")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -52,7 +52,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="Keras applications: 'imagenet' (downloaded by Keras), 'random', or a weights file")
     group.add_argument("--preprocess", help=f"input scaling: {', '.join(SCALINGS)} (default: the model's own)")
     group.add_argument("--labels", type=Path, help="label file: one name per line, or JSON")
-    group.add_argument("--method", choices=METHODS, default="gradcam")
+    group.add_argument("--method", choices=METHOD_NAMES, default=DEFAULT_METHOD,
+                       help="the CAM method (default gradcam); in the window, e switches it live")
+    group.add_argument("--score-channels", type=_type(check_count, 100_000, "--score-channels"),
+                       default=DEFAULT_SCORE_CHANNELS, metavar="N",
+                       help=f"scorecam: use the N channels of highest variance (default {DEFAULT_SCORE_CHANNELS})")
     group.add_argument("--xla", action="store_true", help="compile with XLA (slower on CPU, maybe faster on GPU)")
 
 

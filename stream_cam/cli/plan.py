@@ -110,7 +110,8 @@ def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | 
         raise InputError("--fullscreen needs a window; leave out --no-window")
     options = LiveOptions(sources=sources, loop=args.loop, record=args.record, window=args.window,
                           fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
-                          sync=args.sync, motion=args.motion, **_stream_values(args, classes, address))
+                          sync=args.sync, motion=args.motion, score_channels=args.score_channels,
+                          **_stream_values(args, classes, address))
     options.validate()
     return Plan("live", options, None, [])
 
@@ -129,7 +130,8 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     interactive = args.output is None and (window or address is not None or args.kiosk)
     if interactive:
         options = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
-                              sync=args.sync, motion=args.motion, **_stream_values(args, classes, address))
+                              sync=args.sync, motion=args.motion, score_channels=args.score_channels,
+                          **_stream_values(args, classes, address))
         options.validate()
         return Plan("demo", options, None, [], interactive=True)
     if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift":

@@ -5,8 +5,9 @@ Built once per (model, target layer). Everything per frame runs inside ONE
 gradient of each chosen class's pre-activation score with respect to the
 target activations, channel weights, weighted sum, ReLU, normalisation.
 
-CAM variants subclass :class:`CAM` and override :meth:`CAM.channel_weights`,
-the one step in which they differ.
+CAM variants subclass :class:`CAM` and override :meth:`CAM.channel_weights` (or, for
+methods that weigh each position or need no gradient, :meth:`CAM.class_map`), the one
+step in which they differ; :mod:`.methods` has the family.
 """
 
 from __future__ import annotations
@@ -89,9 +90,18 @@ class CAM:
         log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
 
     # -- the one step variants override -------------------------------------
+    uses_gradients = True  # False for gradient-free methods: no backward pass is built
+    method_name = "cam"  # the CLI's name of the method
+
     def channel_weights(self, grads: Any, activations: Any) -> Any:
         """``(N, h, w, c)`` gradients and activations -> ``(N, c)`` channel weights."""
         raise NotImplementedError
+
+    def class_map(self, grads: Any, activations: Any, images: Any, classes: Any) -> Any:
+        """The ``(N, h, w)`` map before ReLU and scaling: by default the channel-weighted sum.
+        Methods that weigh each position (LayerCAM, HiResCAM) or need no gradient (EigenCAM,
+        Score-CAM) override this instead of :meth:`channel_weights`."""
+        return self._tf.einsum("nhwc,nc->nhw", activations, self.channel_weights(grads, activations))
 
     # -- the compiled computation ---------------------------------------------
     def _graph(self, k: int) -> Any:
@@ -128,12 +138,11 @@ class CAM:
             scores = tf.gather(logits, chosen, batch_dims=1)
             columns = [scores[:, j] for j in range(k)]
         heatmaps = []
-        for column in columns:
-            # 3. Gradient of the chosen pre-activation score w.r.t. the activations.
-            grads = tape.gradient(column, activations)
-            # 4. Channel weights, weighted sum over channels, ReLU, scale to [0, 1].
-            weights = self.channel_weights(grads, activations)
-            cam = tf.nn.relu(tf.einsum("nhwc,nc->nhw", activations, weights))
+        for j, column in enumerate(columns):
+            # 3. Gradient of the chosen pre-activation score w.r.t. the activations (if the method uses it).
+            grads = tape.gradient(column, activations) if self.uses_gradients else None
+            # 4. The method's map, then ReLU and scale to [0, 1].
+            cam = tf.nn.relu(self.class_map(grads, activations, images, chosen[:, j]))
             peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
             cam = tf.math.divide_no_nan(cam, peak)
             heatmaps.append(tf.where(tf.math.is_finite(cam), tf.clip_by_value(cam, 0.0, 1.0), 0.0))
@@ -210,12 +219,16 @@ class CAM:
 class GradCAM(CAM):
     """Grad-CAM (Selvaraju et al. 2017): weights are the spatial mean of the gradients."""
 
+    method_name = "gradcam"
+
     def channel_weights(self, grads: Any, activations: Any) -> Any:
         return self._tf.reduce_mean(grads, axis=[1, 2])
 
 
 class GradCAMPlusPlus(CAM):
     """Grad-CAM++ (Chattopadhyay et al. 2018), with the usual exp(score) closed form."""
+
+    method_name = "gradcam++"
 
     def channel_weights(self, grads: Any, activations: Any) -> Any:
         tf = self._tf

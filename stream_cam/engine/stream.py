@@ -120,6 +120,14 @@ class StreamExplainer:
         self.top_k = top_k
         self.smoother = TemporalSmoother(smooth)
 
+    def use(self, cam: CAM, streams: Sequence[StreamChoice] = ()) -> None:
+        """Explain with ``cam`` from now on (a method switch); the smoothers start afresh."""
+        if cam is self.cam:
+            return
+        self.cam = cam
+        for stream in (StreamChoice(self.choice, self.smoother), *streams):
+            stream.smoother.reset()
+
     def explain(self, frames: Sequence[Frame]) -> list[Explanation]:
         own = StreamChoice(self.choice, self.smoother)
         return self.explain_streams(frames, [own] * len(frames))
@@ -139,7 +147,7 @@ class StreamExplainer:
             index = int(result.class_indices[i, 0])
             heat, smoothed = stream.smoother(result.heatmaps[i, 0], index, frame.image)
             top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
-            explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed))
+            explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed, self.cam.method_name))
         return explanations
 
     def prepare(self, image: np.ndarray) -> np.ndarray:

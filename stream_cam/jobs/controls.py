@@ -6,7 +6,9 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from ..engine.registry import DEFAULT_METHOD, METHOD_NAMES
 from ..engine.stream import ClassChoice
+from ..errors import InputError
 from ..keys import key_for
 from ..render.colormap import colormap_lut
 from ..web.state import ControlChange
@@ -37,6 +39,7 @@ class Controls:
     resolve_class: Callable[[int | str], int] | None = None
     paused_at: float | None = None  # time.monotonic() when paused (a kiosk resumes on its own)
     selected: int = 0
+    method: str = DEFAULT_METHOD  # the CAM method; the engine switches to it before its next call
 
     @property
     def choice(self) -> ClassChoice:
@@ -72,6 +75,8 @@ class Controls:
             self.alpha = round(min(1.0, max(0.0, self.alpha + step)), 2)
         elif action == "colormap":
             self.next_colormap()
+        elif action == "method":
+            self.method = METHOD_NAMES[(METHOD_NAMES.index(self.method) + 1) % len(METHOD_NAMES)]
         elif action == "snapshot":
             self.snapshot = True
         elif action == "record":
@@ -92,11 +97,15 @@ class Controls:
         # Everything that can fail is checked before anything changes.
         if change.colormap is not None:
             colormap_lut(change.colormap)
+        if change.method is not None and change.method not in METHOD_NAMES:
+            raise InputError(f"unknown method {change.method!r}; choose one of: {', '.join(METHOD_NAMES)}")
         pinned = None
         if change.class_ is not None:
             pinned = self.resolve_class(change.class_) if self.resolve_class else int(change.class_)
         if change.alpha is not None:
             self.alpha = change.alpha
+        if change.method is not None:
+            self.method = change.method
         if change.colormap is not None:
             self.colormap = change.colormap
         if pinned is not None:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..engine.stream import StreamChoice, StreamExplainer
 from ..frames import Explanation, Frame
+
+if TYPE_CHECKING:  # the engine's module loads TensorFlow
+    from ..engine.gradcam import CAM
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +28,12 @@ JOIN_TIMEOUT_S = 10.0
 class BackgroundExplainer:
     """One engine thread for several streams: ``offer(i, frame)`` in, ``latest(i)`` out."""
 
-    def __init__(self, explainer: StreamExplainer, streams: Sequence[StreamChoice]) -> None:
+    def __init__(self, explainer: StreamExplainer, streams: Sequence[StreamChoice],
+                 select: Callable[[], CAM] | None = None) -> None:
+        """``select`` (called in the engine thread before each call) returns the engine to use:
+        a method switch, including building a new method's graph, never holds the display."""
         self.explainer = explainer
+        self._select = select
         self.streams = list(streams)
         self._pending: list[Frame | None] = [None] * len(self.streams)
         self._latest: list[Explanation | None] = [None] * len(self.streams)
@@ -74,6 +81,8 @@ class BackgroundExplainer:
                 work = [(i, f) for i, f in enumerate(self._pending) if f is not None]
                 self._pending = [None] * len(self.streams)
             try:
+                if self._select is not None:
+                    self.explainer.use(self._select(), self.streams)
                 start = time.perf_counter()
                 explanations = self.explainer.explain_streams([f for _, f in work],
                                                               [self.streams[i] for i, _ in work])

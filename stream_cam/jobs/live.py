@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..checks import check_seconds
 from ..engine.motion import METHODS as MOTION_METHODS, MotionCompensator
+from ..engine.registry import DEFAULT_SCORE_CHANNELS
 from ..engine.stream import ClassChoice, StreamChoice, StreamExplainer, TemporalSmoother
 from ..errors import InputError, OutputError
 from ..frames import Explanation, Frame
@@ -76,6 +77,7 @@ class LiveOptions(StreamOptions):
     pause_timeout: float | None = None  # resume on its own after this many seconds (kiosk: 30)
     sync: bool = False  # lock-step: every shown frame waits for its own heatmap
     motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
+    score_channels: int = DEFAULT_SCORE_CHANNELS  # for a live switch to scorecam
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -149,6 +151,8 @@ class LiveRun:
         self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
         self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
+        self.cams: dict[str, CAM] = {cam.method_name: cam}  # built on the first switch to each method
+        self.controls.method = cam.method_name
         self.motion = MotionCompensator("off" if options.sync else options.motion)
         self.kiosk_keys = KioskKeys() if options.kiosk else None
         self.stats = LiveStats()
@@ -173,7 +177,7 @@ class LiveRun:
                     self._start_recording(sinks, stream, path)
                 if not options.sync:
                     self.engine = resources.enter_context(
-                        BackgroundExplainer(self.explainer, [s.choice for s in self.streams]))
+                        BackgroundExplainer(self.explainer, [s.choice for s in self.streams], self._select_cam))
                 if options.serve is not None:
                     hubs = [Broadcaster() for _ in self.streams]
                     for stream, hub in zip(self.streams, hubs):
@@ -262,6 +266,7 @@ class LiveRun:
     def _explain(self, fresh: list[tuple[LiveStream, Frame]]) -> list[tuple[LiveStream, Frame, Explanation]]:
         """Each fresh frame with the explanation to show on it: its own (sync), or the newest one."""
         if self.engine is None:
+            self.explainer.use(self._select_cam(), [s.choice for s in self.streams])
             explanations = self.explainer.explain_streams([f for _, f in fresh], [s.choice for s, _ in fresh])
             return [(s, f, e) for (s, f), e in zip(fresh, explanations)]
         out = []
@@ -272,6 +277,19 @@ class LiveRun:
                 explanation = self._first_heatmap(stream)
             out.append((stream, frame, explanation))
         return out
+
+    def _select_cam(self) -> CAM:
+        """The engine for the method the controls ask for; a new method is built on first use
+        (in the engine thread, while the display goes on with the last heatmaps)."""
+        name = self.controls.method
+        if name not in self.cams:
+            from ..engine.methods import build_method
+
+            base = next(iter(self.cams.values()))
+            self.cams[name] = build_method(name, base.model, jit_compile=base._jit_compile,
+                                           score_channels=self.options.score_channels)
+            self.cams[name].warm_up()
+        return self.cams[name]
 
     def _first_heatmap(self, stream: LiveStream) -> Explanation:
         explanation = self.engine.wait_latest(stream.index, FIRST_HEATMAP_TIMEOUT_S)
@@ -344,7 +362,7 @@ class LiveRun:
         state = stream.hub.state() if stream is not None and stream.hub is not None else {}
         choice = StreamChoice(self.controls.choices[number], TemporalSmoother())
         return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
-                "paused": self.controls.paused, "stream": number,
+                "paused": self.controls.paused, "stream": number, "method": self.controls.method,
                 "choice": choice_state(choice, self.cam.model.label)}
 
     def choice_state(self, stream: int = 0) -> dict:

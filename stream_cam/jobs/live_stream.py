@@ -81,6 +81,7 @@ class LiveStream:
         hud.fps, hud.source = self.fps, self.source.info.source
         hud.recording = self.recording_path is not None
         hud.paused = controls.paused
+        hud.method = explanation.method
         hud.extra = [f"heatmap {age} frame{'s' if age != 1 else ''} old"] if age > 0 else []
         shown = render_frame(frame.image, heatmap, controls.alpha, controls.colormap,
                              hud if controls.show_hud else None, controls.show_keys, hud_scale)
@@ -110,7 +111,7 @@ class LiveStream:
             alpha=controls.alpha, colormap=controls.colormap, paused=controls.paused,
             recording=self.recording_path is not None, source=self.source.info.source,
             status=self.hud.current_status(), choice=choice_state(self.choice, label),
-            stream=self.index, heatmap_frame=explanation.frame.index,
+            stream=self.index, heatmap_frame=explanation.frame.index, method=explanation.method,
         )
 
 

@@ -196,6 +196,7 @@ def _render(explanation: Explanation, hud: HudState, label: Callable[[int], str]
     start = time.perf_counter()
     hud.set_classes(explanation.top, explanation.class_index, label)
     hud.time_code = explanation.frame.timestamp
+    hud.method = explanation.method
     image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha, options.colormap,
                          hud if options.hud else None)
     timings["render"] = (time.perf_counter() - start) * 1000
@@ -208,7 +209,8 @@ def _view_state(explanation: Explanation, hud: HudState, label: Callable[[int], 
     return ViewState(frame=explanation.frame.index, top=explanation.top_entries(label),
                      explained={"index": explanation.class_index, "label": hud.explained_label,
                                 "score": None if score is None else round(score, 4)},
-                     alpha=options.alpha, colormap=options.colormap, source=hud.source, controls=False)
+                     alpha=options.alpha, colormap=options.colormap, source=hud.source, controls=False,
+                     method=explanation.method)
 
 
 def report_notes(result: VideoResult) -> None:

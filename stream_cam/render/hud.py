@@ -31,6 +31,7 @@ class HudState:
     fps: float = 0.0
     time_code: float | None = None  # a video file's own time (seconds): shown instead of the fps
     source: str = ""
+    method: str = ""  # the CAM method, shown when it is not plain Grad-CAM
     recording: bool = False
     paused: bool = False
     status: str = ""  # a transient message ("saved snapshot.png"); see say()
@@ -96,7 +97,7 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
     clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
-    parts = [clock, state.source]
+    parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else ""]
     if state.paused:
         parts.append("PAUSED")
     status_message = state.current_status()

@@ -92,6 +92,7 @@ class JsonlLog:
             "frame": shown.index,
             "stream": item.stream,
             "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
+            "method": e.method,
             "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
             "wall": round(shown.wall, 3),  # Unix time of capture
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],

@@ -29,6 +29,7 @@ class ViewState:
     controls: bool = True  # False where settings are fixed (video files)
     choice: dict = field(default_factory=dict)  # what is explained: {"rank": r} or {"class": i, "label": ...}
     stream: int = 0  # which source
+    method: str = ""  # the CAM method of the heatmap shown
     heatmap_frame: int | None = None  # the frame the shown heatmap was computed on
 
     def as_dict(self) -> dict[str, Any]:
@@ -46,9 +47,10 @@ class ControlChange:
     cycle: bool = False
     pause: bool | None = None
     stream: int | None = None  # which source the class controls act on (default: the selected one)
+    method: str | None = None  # the CAM method (checked against the engine's names where it applies)
 
 
-CONTROL_FIELDS = ("alpha", "colormap", "rank", "class", "cycle", "pause", "stream")
+CONTROL_FIELDS = ("alpha", "colormap", "rank", "class", "cycle", "pause", "stream", "method")
 
 
 def parse_control(body: object) -> ControlChange:
@@ -74,6 +76,9 @@ def parse_control(body: object) -> ControlChange:
     pause = body.get("pause")
     if pause is not None and not isinstance(pause, bool):
         raise InputError("pause must be true or false")
+    method = body.get("method")
+    if method is not None and not isinstance(method, str):
+        raise InputError("method must be a name such as gradcam")
     stream = body.get("stream")
     if stream is not None and (isinstance(stream, bool) or not isinstance(stream, int) or stream < 0):
         raise InputError("stream must be a source number (0, 1, ...)")
@@ -88,4 +93,5 @@ def parse_control(body: object) -> ControlChange:
         cycle=cycle,
         pause=pause,
         stream=stream,
+        method=method,
     )

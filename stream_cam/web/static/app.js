@@ -66,6 +66,8 @@ function render(next) {
   if (document.activeElement !== $("alpha")) $("alpha").value = state.alpha;
   $("alpha-value").textContent = Number(state.alpha ?? 0).toFixed(2);
   if (document.activeElement !== $("colormap")) $("colormap").value = state.colormap;
+  if (document.activeElement !== $("method") && state.method) $("method").value = state.method;
+  $("method").disabled = state.controls === false;
   $("pause").textContent = state.paused ? "Resume" : "Pause";
   const stops = GRADIENTS[state.colormap];
   $("legend").style.background = stops ? `linear-gradient(90deg, ${stops.join(", ")})` : "linear-gradient(90deg, #000, #fff)";
@@ -79,6 +81,7 @@ function render(next) {
 
 $("alpha").addEventListener("input", (e) => control({ alpha: Number(e.target.value) }));
 $("colormap").addEventListener("change", (e) => control({ colormap: e.target.value }));
+$("method").addEventListener("change", (e) => control({ method: e.target.value }));
 $("cycle").addEventListener("click", () => control({ cycle: true }));
 $("pause").addEventListener("click", () => control({ pause: !state.paused }));
 
