@@ -69,7 +69,7 @@ def checkpoint():
     return raw
 
 
-@settings(max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
     raw = bytearray(checkpoint)
