@@ -360,14 +360,13 @@ class LiveRun:
         self.controls.apply(change, number)
         stream = self.streams[number] if number < len(self.streams) else None
         state = stream.hub.state() if stream is not None and stream.hub is not None else {}
-        choice = StreamChoice(self.controls.choices[number], TemporalSmoother())
         return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
                 "paused": self.controls.paused, "stream": number, "method": self.controls.method,
-                "choice": choice_state(choice, self.cam.model.label)}
+                "choice": choice_state(self.controls.choices[number], self.cam.model.label)}
 
     def choice_state(self, stream: int = 0) -> dict:
         """What stream ``stream`` explains, as the controls say now."""
-        return choice_state(StreamChoice(self.controls.choices[stream], TemporalSmoother()), self.cam.model.label)
+        return choice_state(self.controls.choices[stream], self.cam.model.label)
 
     def _apply_requests(self, sinks: SinkThread, window: Window | None) -> None:
         controls = self.controls

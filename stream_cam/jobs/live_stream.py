@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 
 from ..engine.motion import MotionCompensator
-from ..engine.stream import StreamChoice
+from ..engine.stream import ClassChoice, StreamChoice
 from ..frames import Explanation, Frame, short_label
 from ..render.frame import render_frame
 from ..render.hud import HudState
@@ -110,14 +110,14 @@ class LiveStream:
                        "score": None if score is None else round(score, 4)},
             alpha=controls.alpha, colormap=controls.colormap, paused=controls.paused,
             recording=self.recording_path is not None, source=self.source.info.source,
-            status=self.hud.current_status(), choice=choice_state(self.choice, label),
+            status=self.hud.current_status(), choice=choice_state(self.choice.choice, label),
             stream=self.index, heatmap_frame=explanation.frame.index, method=explanation.method,
         )
 
 
-def choice_state(choice: StreamChoice, label: Callable[[int], str]) -> dict:
+def choice_state(choice: ClassChoice, label: Callable[[int], str]) -> dict:
     """What is being explained, as the controls say now (the next frame will show it)."""
-    described = choice.choice.describe()
+    described = choice.describe()
     if "class" in described:
         described["label"] = short_label(label(described["class"]))
     return described
