@@ -94,7 +94,21 @@ def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo}
+def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
+    from ..engine.methods import build_method
+    from ..jobs.evaluate import evaluate, print_summaries
+
+    cams = {name: cam if name == cam.method_name else build_method(name, cam.model, jit_compile=args.xla,
+                                                                    score_channels=args.score_channels)
+            for name in args.methods}
+    summaries = evaluate(cams, args.paths, plan.options)
+    print_summaries(summaries, plan.options.as_json)
+    if plan.options.plot is not None:
+        print(f"curves: {plan.options.plot}", file=sys.stderr if plan.options.as_json else sys.stdout, flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo, "evaluate": run_evaluate}
 
 
 class Terminated(KeyboardInterrupt):

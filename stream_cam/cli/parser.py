@@ -43,7 +43,7 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
     parser.add_argument("-v", "--verbose", action="store_true", default=default, help="log what happens")
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
+def _add_model_options(parser: argparse.ArgumentParser, one_method: bool = True) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"{', '.join(MODEL_NAMES)}, or a .keras/.h5 file (default: {DEFAULT_MODEL}, offline)")
@@ -52,8 +52,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="Keras applications: 'imagenet' (downloaded by Keras), 'random', or a weights file")
     group.add_argument("--preprocess", help=f"input scaling: {', '.join(SCALINGS)} (default: the model's own)")
     group.add_argument("--labels", type=Path, help="label file: one name per line, or JSON")
-    group.add_argument("--method", choices=METHOD_NAMES, default=DEFAULT_METHOD,
-                       help="the CAM method (default gradcam); in the window, e switches it live")
+    if one_method:
+        group.add_argument("--method", choices=METHOD_NAMES, default=DEFAULT_METHOD,
+                           help="the CAM method (default gradcam); in the window, e switches it live")
     group.add_argument("--score-channels", type=_type(check_count, 100_000, "--score-channels"),
                        default=DEFAULT_SCORE_CHANNELS, metavar="N",
                        help=f"scorecam: use the N channels of highest variance (default {DEFAULT_SCORE_CHANNELS})")
@@ -179,7 +180,26 @@ def build_parser() -> OneLineParser:
     _add_model_options(demo)
     _add_render_options(demo)
 
-    for command in (image, live, video, demo):
+    evaluate = commands.add_parser(
+        "evaluate", help="score how faithful each method's heatmaps are",
+        description="Faithfulness of the heatmaps on images, folders, skimage:NAME photos and videos (every Nth "
+                    "frame): deletion and insertion AUC, Average Drop % and Increase in Confidence %, beside a "
+                    "random and a centred map.")
+    evaluate.add_argument("paths", nargs="*", metavar="PATH", default=["skimage:chelsea", "skimage:coffee"],
+                          help="images, folders, videos or skimage:NAME (default: skimage:chelsea skimage:coffee)")
+    evaluate.add_argument("--method", dest="methods", choices=(*METHOD_NAMES, "all"), action="append",
+                          help="method to score; repeat, or 'all' (default: gradcam)")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object per method on stdout")
+    evaluate.add_argument("--plot", type=Path, metavar="CURVES.png", help="draw the deletion and insertion curves")
+    evaluate.add_argument("--steps", type=_type(check_count, 1000, "--steps"), default=20,
+                          help="steps of each curve (default 20)")
+    evaluate.add_argument("--every", type=_type(check_count, 100_000, "--every"), default=30,
+                          help="videos: score every Nth frame (default 30)")
+    evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
+    _add_model_options(evaluate, one_method=False)
+    evaluate.set_defaults(method="gradcam", classes=[])
+
+    for command in (image, live, video, demo, evaluate):
         _common(command, top=False)
     return parser
 

@@ -146,4 +146,18 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     return Plan("demo", options, None, [], output=output)
 
 
-PLANNERS = {"image": _plan_image, "live": _plan_live, "video": _plan_video, "demo": _plan_demo}
+def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    from ..engine.registry import METHOD_NAMES
+    from ..jobs.evaluate import EvaluateOptions, check_inputs
+
+    check_inputs(args.paths)
+    chosen = args.methods or ["gradcam"]
+    args.methods = list(METHOD_NAMES) if "all" in chosen else list(dict.fromkeys(chosen))
+    options = EvaluateOptions(steps=args.steps, every=args.every, as_json=args.json, plot=args.plot,
+                              overwrite=args.overwrite)
+    options.validate()
+    return Plan("evaluate", options, None, [])
+
+
+PLANNERS = {"image": _plan_image, "live": _plan_live, "video": _plan_video, "demo": _plan_demo,
+            "evaluate": _plan_evaluate}

@@ -85,7 +85,7 @@ class CAM:
             tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
         self._cam_model, self._head = build_cam_model(model.keras_model, model.target, fold_batchnorm)
         self._jit_compile = bool(jit_compile)
-        self._functions: dict[int, Any] = {}
+        self._functions: dict[int | str, Any] = {}
         self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
         log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
 
@@ -173,6 +173,20 @@ class CAM:
         fn = self._graph(k)
         probabilities, chosen, heatmaps = fn(tf.convert_to_tensor(images, tf.float32), tf.constant(targets))
         return CAMResult(heatmaps.numpy(), probabilities.numpy(), chosen.numpy())
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Probabilities only (one compiled forward pass, no map): for faithfulness curves."""
+        if "predict" not in self._functions:
+            tf = self._tf
+            h, w = self.model.input_size
+
+            def forward(x: Any) -> Any:
+                _, head_input = self._cam_model(x, training=False)
+                return self._head.probabilities(self._head.logits(head_input))
+
+            function = tf.function(forward, jit_compile=self._jit_compile, autograph=False)
+            self._functions["predict"] = function.get_concrete_function(tf.TensorSpec([None, h, w, 3], tf.float32))
+        return self._functions["predict"](self._tf.convert_to_tensor(images, self._tf.float32)).numpy()
 
     def warm_up(self, k: int = 1) -> None:
         """Trace and run the graph once, so the first real frame is not slow."""
