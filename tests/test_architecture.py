@@ -70,7 +70,7 @@ def test_light_parts_load_no_tensorflow():
             "import stream_cam.render.overlay, stream_cam.render.hud, stream_cam.render.frame, stream_cam.render.screens\n"
             "import stream_cam.sinks.video, stream_cam.sinks.worker, stream_cam.sinks.recorder, stream_cam.sinks.window\n"
             "import stream_cam.sinks.files, stream_cam.web.server, stream_cam.web.app, stream_cam.web.state\n"
-            "import stream_cam.cli, stream_cam.cli.plan\n"
+            "import stream_cam.cli, stream_cam.cli.plan, stream_cam.jobs.evaluate, stream_cam.engine.faithfulness\n"
             "heavy = [m for m in ('tensorflow', 'keras') if m in sys.modules]\n"
             "print(heavy)\n"
             "sys.exit(1 if heavy else 0)\n")

@@ -111,6 +111,8 @@ REFUSED_BEFORE_TENSORFLOW = [
     (["video", "clip.mp4", "-o", "y.mp4", "--codec", "h265"], "unknown codec"),
     (["image", "--labels", "missing.txt"], "cannot read label file"),
     (["image", "--preprocess", "zscore"], "unknown preprocessing"),
+    (["evaluate", "missing.png"], "no such file"),
+    (["evaluate", "--plot", "curves.gif"], "use a .png"),
 ]
 
 

@@ -15,11 +15,13 @@ that know nothing: a random map and a centred Gaussian.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
-from ..models.loaded import LoadedModel
+if TYPE_CHECKING:  # models.loaded imports Keras; the CLI's checks import this module before TensorFlow
+    from ..models.loaded import LoadedModel
 
 DEFAULT_STEPS = 20
 BLUR_SIGMA = 10.0
