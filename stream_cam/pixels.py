@@ -44,6 +44,33 @@ def finite_heat(heatmap: np.ndarray) -> np.ndarray:
     return np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
+def correlation(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Pearson correlation of two maps of the same shape; None when either is flat (undefined)."""
+    x, y = finite_heat(a).ravel().astype(np.float64), finite_heat(b).ravel().astype(np.float64)
+    if x.shape != y.shape or x.std() == 0 or y.std() == 0:
+        return None
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+class StabilityMeter:
+    """How stable a stream's heatmaps are: each NEW heatmap's correlation with the previous one of
+    the same class (None after a class change, or for the first). A heatmap shown again on later
+    frames keeps the value it got when it was computed."""
+
+    def __init__(self) -> None:
+        self._last: tuple[int, int, np.ndarray] | None = None  # (frame it was computed on, class, map)
+        self.value: float | None = None
+
+    def update(self, computed_on: int, class_index: int, heatmap: np.ndarray) -> float | None:
+        last = self._last
+        if last is not None and last[0] == computed_on:
+            return self.value
+        same_class = last is not None and last[1] == class_index
+        self.value = correlation(last[2], heatmap) if same_class else None
+        self._last = (computed_on, class_index, heatmap)
+        return self.value
+
+
 def peak_xy(heatmap: np.ndarray, height: int, width: int) -> tuple[int, int]:
     """The heatmap's maximum in (x, y) pixels of a (height, width) image."""
     heat = finite_heat(heatmap)

@@ -235,3 +235,21 @@ def test_the_method_switches_live_without_stopping_the_view(tiny_cam, tmp_path, 
     assert stats.shown == 120 and set(run.cams) == {"gradcam", "gradcam++", "eigencam"}
     with pytest.raises(Exception, match="unknown method"):
         run.apply_control(parse_control({"method": "nope"}))
+
+
+def test_each_log_line_says_how_stable_the_heatmap_is(tiny_cam, tmp_path):
+    from stream_cam.pixels import StabilityMeter, correlation
+
+    still = np.random.default_rng(3).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    options = LiveOptions(window=False, max_frames=30, log=tmp_path / "still.jsonl", sync=True, smooth=0)
+    LiveRun(tiny_cam, options, lambda: ArrayReader(lambda i: still if i < 10_000 else None, fps=60.0)).run()
+    values = [json.loads(line)["stability"] for line in (tmp_path / "still.jsonl").read_text().splitlines()]
+    assert values[0] is None  # nothing to compare with yet
+    assert all(v == pytest.approx(1.0, abs=1e-6) for v in values[1:])  # the same picture: the same map
+    meter = StabilityMeter()
+    a, b = np.eye(7, dtype=np.float32), np.fliplr(np.eye(7)).astype(np.float32)
+    assert meter.update(0, 5, a) is None
+    assert meter.update(1, 5, b) == pytest.approx(correlation(a, b))
+    assert meter.update(1, 5, b) == pytest.approx(correlation(a, b))  # the same heatmap shown again
+    assert meter.update(2, 6, a) is None  # another class: not compared
+    assert correlation(np.zeros((7, 7)), a) is None

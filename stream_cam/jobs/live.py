@@ -312,7 +312,9 @@ class LiveRun:
         stream.last_shown = shown
         timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms,
                    "render": (done - start) * 1000}
-        sinks.put(Annotated(shown, explanation, timings, frame=frame, stream=stream.index, heatmap=heatmap))
+        stability = stream.stability.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
+        sinks.put(Annotated(shown, explanation, timings, frame=frame, stream=stream.index, heatmap=heatmap,
+                            stability=stability))
         if stream.hub is not None:
             state = stream.view_state(explanation, frame, latency, self.controls, self.cam.model.label)
             stream.hub.publish(shown, state.as_dict(), raw=frame.image)

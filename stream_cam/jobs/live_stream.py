@@ -13,6 +13,7 @@ import numpy as np
 from ..engine.motion import MotionCompensator
 from ..engine.stream import ClassChoice, StreamChoice
 from ..frames import Explanation, Frame, short_label
+from ..pixels import StabilityMeter
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..render.screens import draw_legend, idle_screen
@@ -46,6 +47,7 @@ class LiveStream:
     ages: list[int] = field(default_factory=list)  # heatmap age (frames) of every shown frame
     latencies_ms: list[float] = field(default_factory=list)
     _thumbs: OrderedDict = field(default_factory=OrderedDict)  # frame index -> motion thumbnail
+    stability: StabilityMeter = field(default_factory=StabilityMeter)
 
     def remember(self, frame: Frame, motion: MotionCompensator) -> np.ndarray | None:
         """Keep ``frame``'s motion thumbnail, for moving later heatmaps computed on it."""

@@ -24,6 +24,7 @@ from ..checks import check_count
 from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError, StreamCamError
 from ..frames import Explanation, Frame
+from ..pixels import StabilityMeter
 from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..sinks.files import check_folder, check_output_path, make_folder, publish, temporary_path
@@ -132,6 +133,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
     hub = Broadcaster() if options.serve is not None else None
     depth = max(2 * options.batch, 8)
     count, interrupted, read_error = 0, "", None
+    meter = StabilityMeter()
     tmp = temporary_path(output)
     video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
     final: Path | None = None
@@ -158,7 +160,10 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                     explanations = explainer.explain(batch)
                     engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
                     for explanation in explanations:
-                        item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms})
+                        stability = meter.update(explanation.frame.index, explanation.class_index,
+                                                 explanation.heatmap)
+                        item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms},
+                                         stability=stability)
                         # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
                         item.image = _render(explanation, hud, label, options, item.timings)
                         if hub is not None:

@@ -43,6 +43,7 @@ class Annotated:
     frame: Frame | None = None  # the frame shown (default: the explained one)
     stream: int = 0  # which source, when there are several
     heatmap: np.ndarray | None = None  # the map shown (default: the explanation's)
+    stability: float | None = None  # correlation of this heatmap with the stream's previous one (same class)
 
     @property
     def shown(self) -> Frame:
@@ -93,6 +94,7 @@ class JsonlLog:
             "stream": item.stream,
             "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
             "method": e.method,
+            "stability": None if item.stability is None else round(item.stability, 4),
             "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
             "wall": round(shown.wall, 3),  # Unix time of capture
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
