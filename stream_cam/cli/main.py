@@ -115,8 +115,29 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM outside the stream loops (loading, tracing): stop as Ctrl-C would."""
 
 
+# Signals received outside the stream loops. TensorFlow's lazy importer turns a KeyboardInterrupt
+# raised inside its import into a RuntimeError, so the signal itself is remembered too.
+_received: list[int] = []
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Terminated
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _stopped(terminated: bool) -> None:
+    """Leave with 130 (Ctrl-C) or 143 (SIGTERM); everything is already closed (finally blocks ran)."""
+    print(f"{PROG}: {'stopped by SIGTERM' if terminated else 'interrupted'}", file=sys.stderr)
+    # An interrupt inside TensorFlow's import leaves CPython marked "killed by SIGINT", and
+    # it would re-raise the signal at exit: leave with the status we mean.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -136,7 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = join_dash_values(list(sys.argv[1:] if argv is None else argv))
     debug = False
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, _terminate)  # the stream loops install their own, gentler one
+        signal.signal(signal.SIGTERM, _terminate)  # the stream loops install their own, gentler ones
+        signal.signal(signal.SIGINT, _interrupt)
     try:
         args = build_parser().parse_args(argv)
         debug = args.debug
@@ -157,16 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as exc:
-        terminated = isinstance(exc, Terminated)
-        print(f"{PROG}: {'stopped by SIGTERM' if terminated else 'interrupted'}", file=sys.stderr)
-        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
-        # An interrupt inside TensorFlow's import leaves CPython marked "killed by SIGINT", and
-        # it would re-raise the signal at exit. Everything is already closed (finally blocks ran),
-        # so leave with the status we mean.
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(code)
+        _stopped(isinstance(exc, Terminated))
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, no traceback
+        if _received:  # a signal surfaced as another exception (TensorFlow's lazy import wraps it)
+            _stopped(_received[-1] == signal.SIGTERM)
         if debug:
             raise
         print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (run with --debug for details)",
