@@ -78,3 +78,17 @@ def test_evaluate_takes_folders_and_videos(tmp_path):
 def test_evaluate_bad_input(tmp_path, argv, fragment):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run(*argv, cwd=tmp_path), fragment)
+
+
+def test_evaluate_reports_stability_and_smoothing_lag_on_a_video(tmp_path):
+    write_clip(tmp_path / "cuts.mp4", frames=60, fps=15, cut_every=20)  # cat, coffee, cat: two scene changes
+    result = run("evaluate", "cuts.mp4", "--every", "20", "--steps", "4", "--json", "--smooth", "0.8", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout.splitlines()[0])
+    stability = row["stability"]
+    assert stability["smooth"] == 0.8 and stability["changes"] >= 2
+    assert -1 <= stability["mean"] <= 1 and stability["std"] >= 0
+    assert stability["smoothed_mean"] >= stability["mean"]  # smoothing steadies the maps...
+    assert stability["lag_frames"] == 0  # ...and resets at a cut instead of dragging the old scene along
+    images_only = run("evaluate", "skimage:coffee", "--steps", "4", "--json", cwd=tmp_path)
+    assert "stability" not in json.loads(images_only.stdout.splitlines()[0])

@@ -196,6 +196,8 @@ def build_parser() -> OneLineParser:
     evaluate.add_argument("--every", type=_type(check_count, 100_000, "--every"), default=30,
                           help="videos: score every Nth frame (default 30)")
     evaluate.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
+    evaluate.add_argument("--smooth", type=_type(check_smooth, "--smooth"), default=0.5,
+                          help="videos: report stability without and with this smoothing (default 0.5)")
     _add_model_options(evaluate, one_method=False)
     evaluate.set_defaults(method="gradcam", classes=[])
 

@@ -154,7 +154,7 @@ def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Addres
     chosen = args.methods or ["gradcam"]
     args.methods = list(METHOD_NAMES) if "all" in chosen else list(dict.fromkeys(chosen))
     options = EvaluateOptions(steps=args.steps, every=args.every, as_json=args.json, plot=args.plot,
-                              overwrite=args.overwrite)
+                              overwrite=args.overwrite, smooth=args.smooth)
     options.validate()
     return Plan("evaluate", options, None, [])
 

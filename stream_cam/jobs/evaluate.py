@@ -42,6 +42,7 @@ class EvaluateOptions:
     as_json: bool = False
     plot: Path | None = None
     overwrite: bool = False
+    smooth: float = 0.5  # videos: stability is reported without and with this smoothing
 
     def validate(self) -> None:
         check_count(self.steps, 1000, "--steps")
@@ -141,9 +142,72 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
             # Better than chance: deletion falls faster AND insertion rises faster than for a random map.
             summary["beats_random"] = (summary["deletion_auc"] < chance["deletion_auc"]
                                        and summary["insertion_auc"] > chance["insertion_auc"])
+    videos = [str(p) for p in _expand(paths) if Path(str(p)).suffix.lower() in VIDEO_SUFFIXES]
+    if videos:
+        for summary in summaries:
+            if summary["method"] in cams:
+                summary["stability"] = video_stability(cams[summary["method"]], videos, options.smooth)
     if options.plot is not None:
         plot_curves(results, options)
     return summaries
+
+
+def _expand(paths: Sequence[str]) -> Iterator[str]:
+    for spec in paths:
+        if Path(str(spec)).is_dir():
+            yield from (str(p) for p in _folder_files(Path(str(spec))))
+        else:
+            yield str(spec)
+
+
+CHANGE_BELOW = 0.5  # a heatmap correlating less than this with the previous one is a change of scene or subject
+CAUGHT_UP = 0.9  # the smoothed map has caught up once it correlates this much with the unsmoothed one
+
+
+def video_stability(cam: CAM, videos: Sequence[str], smooth: float) -> dict:
+    """Over EVERY frame of the videos: the mean and spread of the frame-to-frame correlation of the
+    heatmaps without and with ``smooth``, and how many frames the smoothed map lags behind a change
+    (the explained class changes, or the unsmoothed map correlates < 0.5 with the previous one),
+    until it correlates >= 0.9 with the unsmoothed map again."""
+    from ..engine.stream import StreamExplainer
+    from ..frames import Frame
+    from ..pixels import StabilityMeter, correlation
+
+    raw_values, smooth_values, lags = [], [], []
+    for spec in videos:
+        plain, smoothed = StreamExplainer(cam, smooth=0.0), StreamExplainer(cam, smooth=smooth)
+        plain_meter, smooth_meter = StabilityMeter(), StabilityMeter()
+        reader = open_reader(spec)
+        index, waiting = 0, None  # waiting: frames since a change, while the smoothed map lags
+        try:
+            while (image := reader.read()) is not None:
+                frame = Frame(index, image, 0.0, 0.0)
+                a = plain.explain([frame])[0]
+                b = smoothed.explain([frame])[0]
+                raw = plain_meter.update(index, a.class_index, a.heatmap)
+                smoothed_value = smooth_meter.update(index, b.class_index, b.heatmap)
+                raw_values += [raw] if raw is not None else []
+                smooth_values += [smoothed_value] if smoothed_value is not None else []
+                if index > 0 and (raw is None or raw < CHANGE_BELOW):  # another class, or another picture
+                    waiting = 0
+                if waiting is not None:
+                    agreement = correlation(a.heatmap, b.heatmap)
+                    if agreement is None or agreement >= CAUGHT_UP:
+                        lags.append(waiting)
+                        waiting = None
+                    else:
+                        waiting += 1
+                index += 1
+        finally:
+            reader.release()
+
+    def spread(values: list[float]) -> tuple[float | None, float | None]:
+        return (round(float(np.mean(values)), 4), round(float(np.std(values)), 4)) if values else (None, None)
+
+    mean, std = spread(raw_values)
+    smoothed_mean, smoothed_std = spread(smooth_values)
+    return {"mean": mean, "std": std, "smooth": smooth, "smoothed_mean": smoothed_mean, "smoothed_std": smoothed_std,
+            "changes": len(lags), "lag_frames": round(float(np.mean(lags)), 2) if lags else None}
 
 
 def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdout) -> None:
@@ -157,6 +221,14 @@ def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdo
         note = "" if s.get("beats_random", True) else "  does NOT beat the random map"
         print(f"{s['method']:12} {s['deletion_auc']:31.4f} {s['insertion_auc']:23.4f} {s['average_drop']:15.2f} "
               f"{s['increase_in_confidence']:11.2f}  {s['frames']}{note}", file=out)
+    stable = [s for s in summaries if "stability" in s]
+    if stable:
+        print("\nstability on the videos (frame-to-frame correlation of the heatmaps, every frame):", file=out)
+        for s in stable:
+            st = s["stability"]
+            print(f"{s['method']:12} without smoothing {st['mean']} +- {st['std']}; with --smooth {st['smooth']}: "
+                  f"{st['smoothed_mean']} +- {st['smoothed_std']}; smoothing lags {st['lag_frames']} frames "
+                  f"behind a change ({st['changes']} changes)", file=out)
 
 
 def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> None:
