@@ -45,6 +45,7 @@ class Explanation:
     engine_ms: float
     smoothed: bool = False
     method: str = ""  # the CAM method that made the heatmap
+    trust: float | None = None  # share of the class's probability left with only the hottest 20% shown
 
     @property
     def score(self) -> float | None:

@@ -253,3 +253,41 @@ def test_each_log_line_says_how_stable_the_heatmap_is(tiny_cam, tmp_path):
     assert meter.update(1, 5, b) == pytest.approx(correlation(a, b))  # the same heatmap shown again
     assert meter.update(2, 6, a) is None  # another class: not compared
     assert correlation(np.zeros((7, 7)), a) is None
+
+
+def test_the_trust_meter_rides_in_the_same_engine_call(lite0_cam, photos, tmp_path):
+    import cv2
+
+    calls = []
+    real = lite0_cam.explain
+
+    def counting(images, targets):
+        calls.append(len(images))
+        return real(images, targets)
+
+    cat = cv2.cvtColor(photos["chelsea"], cv2.COLOR_RGB2BGR)
+    options = LiveOptions(window=False, max_frames=21, log=tmp_path / "log.jsonl", sync=True, trust=5)
+    run = LiveRun(lite0_cam, options, lambda: ArrayReader(lambda i: cat if i < 10_000 else None, fps=60.0))
+    lite0_cam.explain = counting
+    try:
+        run.run()
+    finally:
+        lite0_cam.explain = real
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    measured = [i for i, line in enumerate(lines) if line["trust"] is not None]
+    assert measured == [4, 9, 14, 19]  # every 5th frame, once there is a previous map
+    # A share of the class's probability: 0.037 here (only a fifth of the picture is left).
+    assert all(0 < lines[i]["trust"] < 1.5 for i in measured)
+    assert len({lines[i]["trust"] for i in measured}) == 1  # the same picture: the same measurement
+    assert len(calls) == 1 + 21 and sorted(set(calls)) == [1, 2]  # warm-up + one call per frame; trust rides along
+    assert run.streams[0].hud.trust == pytest.approx(lines[19]["trust"], abs=1e-4)  # the log rounds to 4 places
+
+
+def test_the_trust_gauge_is_drawn_only_when_measured():
+    from stream_cam.render.hud import HudState, draw_hud
+
+    frame = np.zeros((240, 320, 3), np.uint8)
+    plain = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)]))
+    high = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], trust=0.9))
+    low = draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], trust=0.2))
+    assert not np.array_equal(plain, high) and not np.array_equal(high, low)

@@ -106,7 +106,8 @@ def test_live_log_matches_the_issue_format(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
     assert records and all(len(r["top"]) == 3 for r in records)
     first = records[0]
-    assert set(first) == {"frame", "stream", "heatmap_frame", "method", "stability", "t", "wall", "top", "explained", "ms"}
+    assert set(first) == {"frame", "stream", "heatmap_frame", "method", "stability", "trust", "t", "wall", "top", "explained",
+                          "ms"}
     assert set(first["explained"]) == {"index", "label", "score", "peak_xy"}
     assert set(first["ms"]) == {"capture", "engine", "render", "write"}
 

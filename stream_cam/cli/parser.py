@@ -97,6 +97,9 @@ def _add_realtime_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--sync", action="store_true",
                        help="show each frame only with its own heatmap (the display waits for the model); "
                             "by default every frame is shown at the source's rate with the newest heatmap")
+    group.add_argument("--trust", nargs="?", const=10, type=_type(check_count, 10_000, "--trust"), metavar="N",
+                       help="every N frames (default 10), how much of the class's probability survives when only "
+                            "the hottest 20%% of the frame is shown: a gauge on the HUD, 'trust' in the log")
     group.add_argument("--motion", choices=MOTION_METHODS, default="shift",
                        help="move a heatmap computed on an older frame along the motion since: one global "
                             "shift (default), dense optical flow, or off")

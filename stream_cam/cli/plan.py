@@ -111,7 +111,7 @@ def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | 
     options = LiveOptions(sources=sources, loop=args.loop, record=args.record, window=args.window,
                           fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
                           sync=args.sync, motion=args.motion, score_channels=args.score_channels,
-                          **_stream_values(args, classes, address))
+                          trust=args.trust, **_stream_values(args, classes, address))
     options.validate()
     return Plan("live", options, None, [])
 
@@ -131,11 +131,11 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     if interactive:
         options = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
                               sync=args.sync, motion=args.motion, score_channels=args.score_channels,
-                          **_stream_values(args, classes, address))
+                              trust=args.trust, **_stream_values(args, classes, address))
         options.validate()
         return Plan("demo", options, None, [], interactive=True)
-    if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift":
-        raise InputError("--kiosk, --cycle, --sync and --motion play the demo live; leave out -o "
+    if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift" or args.trust is not None:
+        raise InputError("--kiosk, --cycle, --sync, --motion and --trust play the demo live; leave out -o "
                          "(a file is written at full speed, every frame with its own heatmap)")
     output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)
     check_codec(args.codec, output)

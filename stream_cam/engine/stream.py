@@ -98,12 +98,23 @@ class TemporalSmoother:
         self._heat = self._class = self._thumb = None
 
 
+TRUST_KEEP = 0.2  # the trust meter shows the model only the hottest 20% of the frame
+
+
 @dataclass
 class StreamChoice:
-    """One stream's own explanation state: which class, and its temporal smoother."""
+    """One stream's own explanation state: which class, its temporal smoother, and its trust meter
+    (every ``trust_every`` frames: how much of the class's probability survives when only the
+    hottest 20% of the frame is shown)."""
 
     choice: ClassChoice
     smoother: TemporalSmoother
+    trust_every: int | None = None
+    since_trust: int = 0
+    last: tuple[int, np.ndarray] | None = field(default=None, repr=False)  # (class, raw map) of the last frame
+
+    def trust_due(self) -> bool:
+        return self.trust_every is not None and self.last is not None and self.since_trust + 1 >= self.trust_every
 
 
 class StreamExplainer:
@@ -138,17 +149,47 @@ class StreamExplainer:
             return []
         start = time.perf_counter()
         batch = self._preprocess(frames)
-        targets = np.array([[stream.choice.target()] for stream in streams], np.int32)
-        result = self.cam.explain(batch, targets)
+        targets = [[stream.choice.target()] for stream in streams]
+        # Trust meters due now ride in the SAME engine call: the frame with only the hottest 20% of
+        # the stream's previous map shown, explained for that map's class.
+        trust_rows: dict[int, tuple[int, int]] = {}  # frame i -> (row in the batch, class)
+        extra = []
+        for i, (frame, stream) in enumerate(zip(frames, streams)):
+            if stream.trust_due():
+                class_index, heat = stream.last
+                trust_rows[i] = (len(frames) + len(extra), class_index)
+                extra.append(self._hottest_only(frame.image, heat))
+                targets.append([class_index])
+        if extra:
+            batch = np.concatenate([batch, *extra])
+        result = self.cam.explain(batch, np.array(targets, np.int32))
         engine_ms = (time.perf_counter() - start) * 1000 / len(frames)
         tops = result.top_indices(self.top_k)
         explanations = []
         for i, (frame, stream) in enumerate(zip(frames, streams)):
             index = int(result.class_indices[i, 0])
+            trust = None
+            if i in trust_rows:
+                row, class_index = trust_rows[i]
+                original = float(result.probabilities[i, class_index])
+                trust = float(result.probabilities[row, class_index]) / original if original > 0 else None
+                stream.since_trust = 0
+            else:
+                stream.since_trust += 1
+            stream.last = (index, result.heatmaps[i, 0])
             heat, smoothed = stream.smoother(result.heatmaps[i, 0], index, frame.image)
             top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
-            explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed, self.cam.method_name))
+            explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed, self.cam.method_name,
+                                            trust))
         return explanations
+
+    def _hottest_only(self, image: np.ndarray, heat: np.ndarray) -> np.ndarray:
+        """The model input of ``image`` (BGR) with everything but the hottest 20% of ``heat`` black."""
+        height, width = self.cam.model.input_size
+        small = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+        level = cv2.resize(np.asarray(heat, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        keep = level >= np.quantile(level, 1.0 - TRUST_KEEP)
+        return self.prepare(small * keep[..., None].astype(np.uint8))
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
         """One BGR frame -> its model input (1, h, w, 3); safe to call from another thread."""

@@ -78,6 +78,7 @@ class LiveOptions(StreamOptions):
     sync: bool = False  # lock-step: every shown frame waits for its own heatmap
     motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
     score_channels: int = DEFAULT_SCORE_CHANNELS  # for a live switch to scorecam
+    trust: int | None = None  # every N frames, the trust meter (off by default)
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -210,7 +211,8 @@ class LiveRun:
             source = LatestFrames(reader, pace=not info.live, reopen=reopen, on_frame=self._arrived.set)
             resources.callback(source.close)
             source.first_frame_or_fail()
-            choice = StreamChoice(self.controls.choices[index], TemporalSmoother(self.options.smooth))
+            choice = StreamChoice(self.controls.choices[index], TemporalSmoother(self.options.smooth),
+                                  trust_every=self.options.trust)
             recorder = Recorder(info.fps, self.options.codec, self.options.overwrite, stream=index)
             self.streams.append(LiveStream(index, source, choice, recorder))
 

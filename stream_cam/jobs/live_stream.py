@@ -84,6 +84,8 @@ class LiveStream:
         hud.recording = self.recording_path is not None
         hud.paused = controls.paused
         hud.method = explanation.method
+        if explanation.trust is not None:
+            hud.trust = explanation.trust  # kept until the next measurement
         hud.extra = [f"heatmap {age} frame{'s' if age != 1 else ''} old"] if age > 0 else []
         shown = render_frame(frame.image, heatmap, controls.alpha, controls.colormap,
                              hud if controls.show_hud else None, controls.show_keys, hud_scale)

@@ -32,6 +32,7 @@ class HudState:
     time_code: float | None = None  # a video file's own time (seconds): shown instead of the fps
     source: str = ""
     method: str = ""  # the CAM method, shown when it is not plain Grad-CAM
+    trust: float | None = None  # the trust meter (--trust): drawn as a small gauge
     recording: bool = False
     paused: bool = False
     status: str = ""  # a transient message ("saved snapshot.png"); see say()
@@ -108,6 +109,16 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
     h = frame.shape[0]
     panel(frame, 0, h - line - pad, frame.shape[1], h)
     put_text(frame, status, (pad, h - pad - int(line * 0.2)), size, WHITE, thick)
+    if state.trust is not None:  # the trust gauge, bottom right of the status bar
+        gauge_w, gauge_h = int(120 * u), int(line * 0.4)
+        x1, y1 = frame.shape[1] - pad, h - pad - int(line * 0.3)
+        x0, y0 = x1 - gauge_w, y1 - gauge_h
+        share = float(np.clip(state.trust, 0.0, 1.0))
+        cv2.rectangle(frame, (x0, y0), (x1, y1), GREY, 1)
+        cv2.rectangle(frame, (x0, y0), (x0 + int(gauge_w * share), y1), YELLOW if share >= 0.5 else RED, -1)
+        label = f"trust {state.trust:.0%}"
+        (label_w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, thick)
+        put_text(frame, label, (x0 - pad - label_w, y1), size, WHITE, thick)
     if state.recording:
         center = (frame.shape[1] - pad * 3, pad * 3)
         cv2.circle(frame, center, int(11 * u), RED, -1, cv2.LINE_AA)

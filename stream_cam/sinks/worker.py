@@ -95,6 +95,7 @@ class JsonlLog:
             "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
             "method": e.method,
             "stability": None if item.stability is None else round(item.stability, 4),
+            "trust": None if e.trust is None else round(e.trust, 4),
             "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
             "wall": round(shown.wall, 3),  # Unix time of capture
             "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
