@@ -20,6 +20,7 @@ import threading
 from typing import Sequence
 
 from ..errors import StreamCamError
+from ..jobs.engine_spec import EngineSpec
 from .parser import PROG, build_parser, join_dash_values
 from .plan import Plan, make_plan, resolve_classes
 
@@ -32,17 +33,6 @@ EXIT_DAMAGED_INPUT = 3
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 STOP_EXIT = {"SIGINT": EXIT_INTERRUPTED, "SIGTERM": EXIT_TERMINATED}
-
-
-def load_engine(args: argparse.Namespace):
-    """Load the model and build the CAM engine (TensorFlow is imported by main)."""
-    from ..engine.methods import build_method
-    from ..models.loader import load_model
-
-    weights = None if args.weights == "random" else args.weights
-    model = load_model(args.model, layer=args.layer, weights=weights,
-                       preprocessing=args.preprocess, labels=args.labels)
-    return build_method(args.method, model, jit_compile=args.xla, score_channels=args.score_channels)
 
 
 def run_image(args: argparse.Namespace, plan: Plan, cam) -> int:
@@ -69,10 +59,15 @@ def run_video(args: argparse.Namespace, plan: Plan, cam) -> int:
     from ..jobs.video import run_videos
 
     results = run_videos(cam, args.inputs, args.output, plan.options)
+    return video_exit(results, len(args.inputs))
+
+
+def video_exit(results: list, inputs: int) -> int:
+    """0 when every input is done; 3 when one could not be (fully) read; 130/143 when stopped."""
     stopped = next((r.interrupted for r in results if r.interrupted), "")
     if stopped:
         return STOP_EXIT.get(stopped, EXIT_INTERRUPTED)
-    if len(results) < len(args.inputs):
+    if len(results) < inputs:
         return EXIT_INTERRUPTED
     return EXIT_DAMAGED_INPUT if any(r.damaged for r in results) else EXIT_OK
 
@@ -140,14 +135,23 @@ def _stopped(terminated: bool) -> None:
     os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
+def run_video_on_ray(args: argparse.Namespace, plan: Plan) -> int:
+    from ..jobs.ray_video import run_videos_on_ray
+
+    results = run_videos_on_ray(EngineSpec.from_args(args), args.inputs, args.output, plan.options, plan.cluster)
+    return video_exit(results, len(args.inputs))
+
+
 def _run(args: argparse.Namespace) -> int:
     # 1. Every check that needs no model: bad input is refused in well under a second.
     plan = make_plan(args)
+    if plan.cluster is not None:  # the workers load the model; this process needs no TensorFlow
+        return run_video_on_ray(args, plan)
     # 2. TensorFlow, quietly, before anything imports Keras; then the model and its engine.
     from ..tf_runtime import import_tensorflow
 
     import_tensorflow(verbose=args.debug)
-    cam = load_engine(args)
+    cam = EngineSpec.from_args(args).build()
     resolve_classes(plan, cam.model.labels)
     # 3. The command itself.
     return COMMANDS[args.command](args, plan, cam)

@@ -10,6 +10,7 @@ from ..checks import check_alpha, check_count, check_seconds, check_smooth
 from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS, METHOD_NAMES
 from ..errors import InputError
+from ..jobs.chunks import DEFAULT_CHUNK
 from ..keys import keys_epilog
 from ..models.preprocessing import SCALINGS
 from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
@@ -162,6 +163,20 @@ def build_parser() -> OneLineParser:
     video.add_argument("--batch", type=_type(check_count, 256, "--batch"), default=8,
                        help="frames per engine call (default 8)")
     video.add_argument("--no-hud", dest="hud", action="store_false", help="heatmap only, no text")
+    video.add_argument("--results", type=Path, metavar="FILE.parquet",
+                       help="one row per frame (video, frame, time, top-k, explained class, peak, stability) "
+                            "as a Parquet table")
+    video.add_argument("--resume", action="store_true",
+                       help="skip inputs whose outputs are complete; redo half-written ones")
+    cluster = video.add_argument_group("Ray cluster")
+    cluster.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                         help="run on Ray: alone, a local Ray cluster on this machine's cores; with HOST:PORT "
+                              "(as printed by 'ray start --head') or 'auto', an existing cluster")
+    cluster.add_argument("--workers", type=_type(check_count, 100_000, "--workers"),
+                         help="--ray: engine workers (default: one per CPU of the cluster)")
+    cluster.add_argument("--chunk", type=_type(check_count, 10**7, "--chunk"),
+                         help=f"--ray: frames per chunk of a video (default {DEFAULT_CHUNK}, more when --smooth "
+                              "needs a longer warm-up)")
     _add_serve_options(video)
     _add_stream_options(video, smooth_default=0.0)
     _add_model_options(video)

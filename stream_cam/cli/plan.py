@@ -41,6 +41,7 @@ class Plan:
     address: Address | None = None
     interactive: bool = False  # demo: window / browser / kiosk, played live
     output: Path | None = None  # demo written to a file: where
+    cluster: Any = None  # video --ray: the RayOptions
 
 
 def make_plan(args: argparse.Namespace) -> Plan:
@@ -119,10 +120,30 @@ def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | 
 def _plan_video(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     for spec in args.inputs:
         check_source(spec)
-    options = VideoOptions(batch=args.batch, hud=args.hud, **_stream_values(args, classes, address))
+    options = VideoOptions(batch=args.batch, hud=args.hud, results=args.results, resume=args.resume,
+                           **_stream_values(args, classes, address))
     options.validate()
     video_output_paths(args.inputs, args.output, options)
-    return Plan("video", options, None, [])
+    cluster = _ray_options(args, classes)
+    return Plan("video", options, None, [], cluster=cluster)
+
+
+def _ray_options(args: argparse.Namespace, classes: list[int]) -> Any:
+    """--ray and its flags: Ray installed, and nothing asked that only a local run can do."""
+    if args.ray is None:
+        if args.workers is not None or args.chunk is not None:
+            raise InputError("--workers and --chunk go with --ray")
+        return None
+    from ..jobs.ray_video import RayOptions, check_ray_available
+
+    check_ray_available()
+    if args.serve is not None:
+        raise InputError("--serve watches a local run; leave it out with --ray (the progress bar shows the job)")
+    if args.log is not None:
+        raise InputError("--log writes a local run's JSON lines; with --ray use --results FILE.parquet")
+    if args.classes and not classes:
+        raise InputError("with --ray, give --class as class indices or give --labels: the driver loads no model")
+    return RayOptions(address=args.ray, workers=args.workers, chunk=args.chunk)
 
 
 def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:

@@ -29,6 +29,7 @@ from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..sinks.files import check_folder, check_output_path, make_folder, publish, temporary_path
 from ..sinks.video import CODECS, VideoSink, check_codec
+from ..sinks.results import ResultsTable, VideoRows, check_results_path, read_rows_of
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
 from ..sources.pumps import OrderedFrames
 from ..sources.readers import Reader, check_source, open_reader
@@ -54,10 +55,14 @@ class VideoOptions(StreamOptions):
     batch: int = 8
     hud: bool = True
     progress: bool = True
+    results: Path | None = None  # the per-frame Parquet table
+    resume: bool = False  # skip inputs whose outputs are complete
 
     def validate(self) -> None:
         super().validate()
         check_count(self.batch, MAX_BATCH, "--batch")
+        if self.results is not None:
+            check_results_path(self.results, self.overwrite or self.resume)
 
 
 @dataclass
@@ -70,10 +75,14 @@ class VideoResult:
     expected: int | None = None  # the frame count the file's header announced
     requested: Path | None = None  # the name asked for, when another run took it meanwhile
     padded_to: tuple[int, int] | None = None  # (width, height) in the file when the input's was odd
+    skipped: bool = False  # --resume found it complete
+    error: str = ""  # why this input failed (the others went on)
 
     @property
     def damaged(self) -> bool:
-        """Fewer frames could be read than the header announced (truncated or corrupt)."""
+        """Fewer frames could be read than the header announced (truncated or corrupt), or none."""
+        if self.error:
+            return True
         return not self.interrupted and self.expected is not None and self.frames < self.expected
 
 
@@ -100,7 +109,7 @@ def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> 
     for path in paths:
         check_codec(options.codec, path)
         if looks_like_file or path.parent.is_dir():  # in a folder this run will create, nothing exists yet
-            check_output_path(path, options.overwrite)
+            check_output_path(path, options.overwrite or options.resume)
     if options.log is not None and len(inputs) > 1:
         raise InputError("--log takes one input at a time")
     return paths
@@ -123,17 +132,48 @@ def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
+class VideoAnnotator:
+    """The work on each batch of a video's frames: explain, score stability, draw heatmap and HUD.
+
+    The local run and every Ray worker use this one class, so their frames are the same."""
+
+    def __init__(self, cam: CAM, options: VideoOptions, source: str) -> None:
+        self.options = options
+        self.label = cam.model.label
+        self.explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k,
+                                         options.smooth)
+        self.hud = HudState(source=Path(source).name)
+        self.meter = StabilityMeter()
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        return self.explainer.prepare(image)
+
+    def annotate(self, batch: list[Frame]) -> list[Annotated]:
+        start = time.perf_counter()
+        explanations = self.explainer.explain(batch)
+        engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
+        items = []
+        for explanation in explanations:
+            stability = self.meter.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
+            item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms}, stability=stability)
+            # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
+            item.image = _render(explanation, self.hud, self.label, self.options, item.timings)
+            items.append(item)
+        return items
+
+
 def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
-                  stop: StopSignals | None = None) -> VideoResult:
-    """Explain every frame of ``reader`` into ``output``; always finalizes what was written."""
+                  stop: StopSignals | None = None, results: ResultsTable | None = None,
+                  name: str | None = None) -> VideoResult:
+    """Explain every frame of ``reader`` into ``output``; always finalizes what was written.
+
+    ``results``: the job's per-frame table, whose rows for this video say ``name``."""
     info = reader.info
-    explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
+    annotator = VideoAnnotator(cam, options, info.source)
     label = cam.model.label
-    hud = HudState(source=Path(info.source).name)
     hub = Broadcaster() if options.serve is not None else None
     depth = max(2 * options.batch, 8)
     count, interrupted, read_error = 0, "", None
-    meter = StabilityMeter()
     tmp = temporary_path(output)
     video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
     final: Path | None = None
@@ -142,9 +182,9 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             # Open the files first: if one cannot be written, no thread has started yet.
             log_sink = JsonlLog(options.log, label, options.overwrite) if options.log is not None else None
             video.open()
-            sinks = resources.enter_context(SinkThread([VideoFileSink(video), *([log_sink] if log_sink else [])],
-                                                       maxsize=depth))
-            frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=explainer.prepare))
+            extra = [sink for sink in (log_sink, results and VideoRows(results, name or info.source, label)) if sink]
+            sinks = resources.enter_context(SinkThread([VideoFileSink(video), *extra], maxsize=depth))
+            frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare))
             if hub is not None:
                 resources.enter_context(WebServer(options.serve, hub, _view_only, options.token))
                 print(f"browser view: {options.serve.url}", flush=True)
@@ -156,18 +196,10 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
                     if stop is not None and stop.requested:
                         interrupted = stop.requested
                         break
-                    start = time.perf_counter()
-                    explanations = explainer.explain(batch)
-                    engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
-                    for explanation in explanations:
-                        stability = meter.update(explanation.frame.index, explanation.class_index,
-                                                 explanation.heatmap)
-                        item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms},
-                                         stability=stability)
-                        # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
-                        item.image = _render(explanation, hud, label, options, item.timings)
+                    for item in annotator.annotate(batch):
                         if hub is not None:
-                            hub.publish(item.image, _view_state(explanation, hud, label, options).as_dict(),
+                            explanation = item.explanation
+                            hub.publish(item.image, _view_state(explanation, annotator.hud, label, options).as_dict(),
                                         raw=explanation.frame.image)
                         sinks.put(item)
                         count += 1
@@ -182,7 +214,8 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
         if video.frames_written:
             # Every frame written so far, under its final name; never over a file another run
             # published meanwhile (then under the next free name, and the result says which).
-            final = publish(tmp, output, options.overwrite, elsewhere=True)
+            # --resume redoes a half-written output of an earlier run: that one is replaced.
+            final = publish(tmp, output, options.overwrite or options.resume, elsewhere=True)
         elif tmp.exists():
             tmp.unlink()
     where = final or output
@@ -241,31 +274,91 @@ def _progress(total: int | None, name: str, enabled: bool):
     return tqdm(total=total, unit="frame", desc=Path(name).name, file=sys.stderr, dynamic_ncols=True)
 
 
+def is_complete(spec: str, output: Path) -> bool:
+    """``--resume``: an earlier run's output has every frame of its input (as the headers say)."""
+    if not output.is_file():
+        return False
+    counts = []
+    for path in (spec, str(output)):
+        capture = cv2.VideoCapture(path)
+        try:
+            counts.append(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0)
+        finally:
+            capture.release()
+    return counts[0] > 0 and counts[0] == counts[1]
+
+
+def open_results(options: VideoOptions, skipped: Sequence[str]) -> ResultsTable | None:
+    """The job's per-frame table; with --resume, the earlier table's rows of the skipped inputs are kept."""
+    if options.results is None:
+        return None
+    keep = read_rows_of(options.results, skipped) if options.resume else None
+    return ResultsTable(options.results, overwrite=options.overwrite or options.resume, keep=keep)
+
+
+def split_done(inputs: Sequence[str], paths: Sequence[Path], options: VideoOptions) -> list[bool]:
+    """For each input, whether --resume skips it (its output is complete)."""
+    return [options.resume and is_complete(spec, path) for spec, path in zip(inputs, paths)]
+
+
+def report(spec: str, result: VideoResult) -> None:
+    """What the user must know about one input's run: where, how many frames, what went wrong."""
+    if result.skipped:
+        print(f"{spec}: {result.output} is complete; skipped (--resume)", flush=True)
+        return
+    if result.error:
+        print(f"stream-cam: error: {result.error}", file=sys.stderr, flush=True)
+        return
+    print(f"{spec} -> {result.output} ({result.frames} frames at {result.fps:.2f} fps)"
+          + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
+    report_notes(result)
+    if result.damaged:
+        print(f"stream-cam: warning: {spec}: only {result.frames} of {result.expected} frames could be "
+              f"read; the file is damaged or truncated after frame {result.frames - 1}. "
+              f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
+
+
 def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
-    """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM."""
+    """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM.
+
+    With several inputs, one that cannot be read fails alone: it is reported and the others go on."""
     options.validate()
     for spec in inputs:
         check_source(spec)
     paths = output_paths(inputs, output, options)
     for folder in {path.parent for path in paths}:
         make_folder(folder)
-    results = []
-    with StopSignals() as stop:
-        for spec, path in zip(inputs, paths):
-            if stop.requested:
-                break
-            reader = open_reader(spec)
-            if reader.info.live:
-                reader.release()
-                shown = reader.info.source  # redacted
-                raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
-            result = process_video(cam, reader, path, options, stop)
-            results.append(result)
-            print(f"{spec} -> {result.output} ({result.frames} frames at {result.fps:.2f} fps)"
-                  + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
-            report_notes(result)
-            if result.damaged:
-                print(f"stream-cam: warning: {spec}: only {result.frames} of {result.expected} frames could be "
-                      f"read; the file is damaged or truncated after frame {result.frames - 1}. "
-                      f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
+    done = split_done(inputs, paths, options)
+    results: list[VideoResult] = []
+    table = open_results(options, [spec for spec, skip in zip(inputs, done) if skip])
+    try:
+        with StopSignals() as stop:
+            for spec, path, skip in zip(inputs, paths, done):
+                if stop.requested:
+                    break
+                if skip:
+                    result = VideoResult(spec, path, 0, 0.0, skipped=True)
+                else:
+                    try:
+                        result = _one_video(cam, spec, path, options, stop, table)
+                    except (InputError, ConnectionError) as exc:
+                        if len(inputs) == 1:
+                            raise
+                        result = VideoResult(spec, path, 0, 0.0, error=str(exc))
+                results.append(result)
+                report(spec, result)
+    finally:
+        if table is not None:
+            where = table.close()
+            print(f"results: {table.rows} rows in {where}", flush=True)
     return results
+
+
+def _one_video(cam: CAM, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
+               table: ResultsTable | None) -> VideoResult:
+    reader = open_reader(spec)
+    if reader.info.live:
+        reader.release()
+        shown = reader.info.source  # redacted
+        raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
+    return process_video(cam, reader, path, options, stop, results=table, name=spec)

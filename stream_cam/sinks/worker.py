@@ -71,6 +71,29 @@ class VideoFileSink:
         self.video.close()
 
 
+def frame_record(item: Annotated, label: Callable[[int], str]) -> dict:
+    """What is known of one annotated frame, JSON-ready: the log's line, the results table's row."""
+    e, shown = item.explanation, item.shown
+    score = e.score
+    heat = item.heatmap if item.heatmap is not None else e.heatmap
+    height, width = shown.image.shape[:2]
+    return {
+        "frame": shown.index,
+        "stream": item.stream,
+        "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
+        "method": e.method,
+        "stability": None if item.stability is None else round(item.stability, 4),
+        "trust": None if e.trust is None else round(e.trust, 4),
+        "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
+        "wall": round(shown.wall, 3),  # Unix time of capture
+        "top": [{"index": c, "label": label(c), "score": round(p, 6)} for c, p in e.top],
+        "explained": {"index": e.class_index, "label": label(e.class_index),
+                      "score": None if score is None else round(score, 6),
+                      "peak_xy": list(peak_xy(heat, height, width))},
+        "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
+    }
+
+
 class JsonlLog:
     """One JSON line per frame: index, time, top-k, explained class and peak, stage ms."""
 
@@ -85,25 +108,7 @@ class JsonlLog:
         self.lines = 0
 
     def record(self, item: Annotated) -> dict:
-        e, shown = item.explanation, item.shown
-        score = e.score
-        heat = item.heatmap if item.heatmap is not None else e.heatmap
-        height, width = shown.image.shape[:2]
-        return {
-            "frame": shown.index,
-            "stream": item.stream,
-            "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
-            "method": e.method,
-            "stability": None if item.stability is None else round(item.stability, 4),
-            "trust": None if e.trust is None else round(e.trust, 4),
-            "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
-            "wall": round(shown.wall, 3),  # Unix time of capture
-            "top": [{"index": c, "label": self._label(c), "score": round(p, 6)} for c, p in e.top],
-            "explained": {"index": e.class_index, "label": self._label(e.class_index),
-                          "score": None if score is None else round(score, 6),
-                          "peak_xy": list(peak_xy(heat, height, width))},
-            "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
-        }
+        return frame_record(item, self._label)
 
     def write_annotated(self, item: Annotated) -> None:
         if self._file is None:

@@ -98,16 +98,20 @@ class OrderedFrames(Pump):
     """
 
     def __init__(self, reader: Reader, maxsize: int = 16,
-                 prepare: Callable[[np.ndarray], np.ndarray] | None = None) -> None:
+                 prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+                 first: int = 0, stop: int | None = None) -> None:
+        """``first``/``stop``: only frames first..stop-1 (the reader is already at ``first``),
+        numbered and timed as in the whole file."""
         super().__init__(reader, "stream_cam-reader")
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._prepare = prepare
+        self._first, self._last = first, stop
         self._thread.start()
 
     def _run(self) -> None:
-        index = 0
+        index = self._first
         fps = self.info.fps
-        while not self.stopping:
+        while not self.stopping and (self._last is None or index < self._last):
             image = self.reader.read()
             if image is None:
                 break

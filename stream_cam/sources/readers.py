@@ -83,6 +83,21 @@ class CaptureReader:
         ok, image = self.capture.read()
         return as_bgr8(image) if ok and image is not None and image.size else None
 
+    def seek(self, index: int) -> None:
+        """Make frame ``index`` of a file the next one read (a chunk of a long video).
+
+        OpenCV seeks to the keyframe before and decodes forward (frame-exact on the codecs
+        measured); if the backend lands elsewhere, the file is read from its start up to ``index``."""
+        if index <= 0:
+            return
+        if self.capture.set(cv2.CAP_PROP_POS_FRAMES, index) and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == index:
+            return
+        self.capture.release()
+        self.capture = _open_capture(self.spec)
+        for _ in range(index):
+            if not self.capture.grab():
+                break
+
     def release(self) -> None:
         self.capture.release()
 

@@ -1,0 +1,414 @@
+"""``stream-cam video --ray``: many videos on a Ray cluster, written exactly as the local command writes them.
+
+The data path:
+
+    driver: plan chunks  ->  actors: read + explain + draw a chunk  ->  driver: stitch in order, encode
+            (per video)      (a pool, one engine each, built once)       (one output per input, the table)
+
+- Each worker (a Ray actor) builds the engine once and then explains chunks of frames; a chunk is
+  a streaming task that hands back one packet per batch (annotated frames and their table rows),
+  so the progress bar moves as the workers work and no chunk is held whole anywhere.
+- The driver writes the packets in frame order into one output per input, with the local
+  command's writer: same frame count, size, fps and codec. The driver needs no TensorFlow.
+- A worker that dies has the rest of its chunk run again on a restarted worker: the packets
+  already received are kept, so every frame lands exactly once. An input that cannot be read
+  fails alone. Ctrl-C stops the workers; no partial video gets a final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from ..errors import InputError, OutputError
+from ..sinks.files import make_folder, publish, temporary_path
+from ..sinks.results import ResultsTable, results_row
+from ..sinks.video import VideoSink
+from ..sources.pumps import OrderedFrames
+from ..sources.readers import VideoInfo, check_source, open_reader
+from .chunks import Chunk, plan_chunks, warmup_frames
+from .engine_spec import EngineSpec
+from .signals import StopSignals
+from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, output_paths, report,
+                    split_done)
+
+log = logging.getLogger(__name__)
+
+RAY_MISSING = 'the Ray scale-out needs Ray: pip install "stream-cam[ray]" (or pip install "ray[data]")'
+LOCAL = "local"  # --ray without an address
+MAX_ATTEMPTS = 3  # runs of one chunk's frames before its video is given up
+WAIT_S = 0.5  # how often the driver looks at Ctrl-C while it waits for packets
+
+
+def check_ray_available() -> None:
+    try:
+        found = importlib.util.find_spec("ray") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise InputError(RAY_MISSING)
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    address: str = LOCAL  # "local", "auto", HOST:PORT or ray://HOST:PORT
+    workers: int | None = None  # default: one per CPU of the cluster
+    chunk: int | None = None  # frames per chunk (default: chunks.DEFAULT_CHUNK)
+
+
+@dataclass
+class Packet:
+    """One batch of a chunk, annotated: frames ``first..first+len(images)-1``."""
+
+    first: int
+    images: np.ndarray  # (n, height, width, 3) uint8, ready to encode
+    rows: list[dict]  # the results table's rows of these frames
+
+
+class ChunkWorker:
+    """A Ray actor: builds the engine once, then explains chunks of videos (see the module's docstring)."""
+
+    def __init__(self, spec: EngineSpec, options: VideoOptions, threads: int) -> None:
+        from ..tf_runtime import import_tensorflow, quiet_opencv
+
+        quiet_opencv()
+        tf = import_tensorflow()
+        # One worker per core: TensorFlow's own thread pools would otherwise fight over the cores.
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.cam = spec.build()
+        self.options = options
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def explain(self, path: str, name: str, chunk: Chunk) -> Iterator[Packet]:
+        """Frames chunk.start..chunk.stop-1 of ``path``, after ``chunk.warmup`` frames run and dropped."""
+        first = chunk.start - chunk.warmup
+        reader = open_reader(path)
+        reader.seek(first)
+        annotator = VideoAnnotator(self.cam, self.options, reader.info.source)
+        label = self.cam.model.label
+        depth = max(2 * self.options.batch, 8)
+        with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first, stop=chunk.stop) as frames:
+            for batch in batched(frames, self.options.batch):
+                kept = [item for item in annotator.annotate(batch) if item.explanation.frame.index >= chunk.start]
+                if kept:
+                    yield Packet(kept[0].explanation.frame.index, np.stack([item.image for item in kept]),
+                                 [results_row(name, item, label) for item in kept])
+
+
+@dataclass
+class _Video:
+    """One input on the driver: its chunks, and its output while it is written."""
+
+    position: int  # in the job's inputs
+    spec: str
+    path: Path
+    info: VideoInfo
+    chunks: list[Chunk]
+    sink: VideoSink | None = None
+    tmp: Path | None = None
+    rows: list[dict] = field(default_factory=list)
+    error: str = ""  # why it ended before its last frame
+    result: VideoResult | None = None  # once finished and published
+
+
+@dataclass
+class _Task:
+    """A run of (the rest of) one chunk on one worker."""
+
+    chunk: Chunk  # the chunk as planned
+    start: int  # first frame this run delivers (after a retry: where the last run stopped)
+    attempt: int = 1
+    worker: Any = None
+
+
+@dataclass
+class _ChunkState:
+    packets: deque = field(default_factory=deque)
+    received: int = 0
+    finished: bool = False  # no more packets will come
+    error: str = ""  # why it finished early, if it did
+
+
+@contextlib.contextmanager
+def connect(address: str) -> Iterator[Any]:
+    """Join the cluster at ``address``, or start a local one on this machine's cores; leave it after."""
+    import ray
+
+    settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    try:
+        if address == LOCAL:
+            ray.init(num_cpus=os.cpu_count() or 1, **settings)
+        else:
+            ray.init(address=address, **settings)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        hint = ("start one with 'ray start --head' and give the address it prints, or use --ray alone; a cluster "
+                "with token authentication (Ray's default) also needs RAY_AUTH_MODE=token here, and its token "
+                "in ~/.ray/auth_token or RAY_AUTH_TOKEN")
+        raise InputError(f"--ray {address}: cannot join the Ray cluster ({exc}); {hint}") from exc
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+class RayJob:
+    """The driver's loop: hand chunks to idle workers, receive packets, write them in order."""
+
+    def __init__(self, ray: Any, spec: EngineSpec, options: VideoOptions, cluster: RayOptions,
+                 videos: list[_Video], table: ResultsTable | None, stop: StopSignals) -> None:
+        self.ray, self.options, self.videos, self.table, self.stop = ray, options, videos, table, stop
+        count = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actor = ray.remote(ChunkWorker).options(num_cpus=1, max_restarts=MAX_ATTEMPTS, max_task_retries=0)
+        started = time.perf_counter()
+        self.workers = [actor.remote(spec, options, 1) for _ in range(count)]
+        self._check_workers()
+        self.ready_s = time.perf_counter() - started
+        self.idle = deque(self.workers)
+        self.active: dict[Any, _Task] = {}
+        self.states: dict[Chunk, _ChunkState] = {}
+        self.chunk_seconds: list[float] = []
+        self._began: dict[Chunk, float] = {}
+
+    def _check_workers(self) -> None:
+        """Every worker built its engine, or one clear error (a model that cannot load, ...)."""
+        try:
+            self.ray.get([worker.pid.remote() for worker in self.workers])
+        except self.ray.exceptions.RayError as exc:
+            self.close()
+            raise OutputError(f"the Ray workers could not build the engine: {_cause(exc)}") from exc
+
+    def run(self, bar: Any) -> str:
+        """Process every video; returns the stop signal's name if stopped, else ''."""
+        order = [chunk for video in self.videos for chunk in video.chunks]
+        position = {chunk: i for i, chunk in enumerate(order)}
+        queue: deque[_Task] = deque(_Task(chunk, chunk.start) for chunk in order)
+        head = 0  # the next chunk (in ``order``) to write
+        ahead = 2 * len(self.workers) + 1  # chunks running or waiting to be written, at most
+        while head < len(order):
+            if self.stop.requested:
+                return self.stop.requested
+            while queue and self.idle and position[queue[0].chunk] < head + ahead:
+                self._start(queue.popleft())
+            if self.active:
+                ready, _ = self.ray.wait(list(self.active), num_returns=1, timeout=WAIT_S)
+                for generator in ready:
+                    retry = self._receive(generator, bar)
+                    if retry is not None:
+                        queue.appendleft(retry)
+            head = self._write(order, head, queue)
+        return ""
+
+    def _start(self, task: _Task) -> None:
+        chunk = task.chunk
+        warmup = chunk.warmup if task.start == chunk.start else min(
+            warmup_frames(self.options.smooth, self.options.batch), task.start)
+        video = self.videos[chunk.video]
+        task.worker = self.idle.popleft()
+        # The worker may run elsewhere (another node, another folder): it gets the absolute path.
+        generator = task.worker.explain.remote(str(Path(video.spec).resolve()), video.spec,
+                                               Chunk(chunk.video, task.start, chunk.stop, warmup))
+        self.active[generator] = task
+        self.states.setdefault(chunk, _ChunkState())
+        self._began.setdefault(chunk, time.perf_counter())
+
+    def _receive(self, generator: Any, bar: Any) -> _Task | None:
+        """Take the next packet of a chunk; returns a task to run again when its worker died."""
+        task = self.active[generator]
+        # A chunk of a video that already ended (an earlier frame could not be read): dropped.
+        state = self.states.get(task.chunk) or _ChunkState()
+        try:
+            packet = self.ray.get(next(generator))
+        except StopIteration:
+            self._free(generator, task)
+            state.finished = True
+            self.chunk_seconds.append(time.perf_counter() - self._began[task.chunk])
+            return None
+        except self.ray.exceptions.RayTaskError as exc:  # our code failed: the input cannot be read on
+            self._free(generator, task)
+            state.finished, state.error = True, _cause(exc)
+            return None
+        except self.ray.exceptions.RayError as exc:  # the worker died (killed, out of memory, node lost)
+            self._free(generator, task)
+            if task.chunk not in self.states:
+                return None
+            if task.attempt >= MAX_ATTEMPTS:
+                state.finished, state.error = True, f"a worker died {MAX_ATTEMPTS} times on it ({_cause(exc)})"
+                return None
+            log.warning("a worker died during frames %d-%d of %s; running them again",
+                        task.chunk.start + state.received, task.chunk.stop - 1, self.videos[task.chunk.video].spec)
+            return _Task(task.chunk, task.chunk.start + state.received, task.attempt + 1)
+        due = task.chunk.start + state.received
+        if packet.first != due:  # packets of a chunk come in order, each once
+            raise OutputError(f"internal error: frame {packet.first} arrived where frame {due} was due")
+        state.packets.append(packet)
+        state.received += len(packet.images)
+        bar.update(len(packet.images))
+        return None
+
+    def _free(self, generator: Any, task: _Task) -> None:
+        del self.active[generator]
+        self.idle.append(task.worker)
+
+    def _write(self, order: list[Chunk], head: int, queue: deque) -> int:
+        """Write every packet that is next in line; finish each video after its last chunk."""
+        while head < len(order):
+            chunk = order[head]
+            state = self.states.get(chunk)
+            if state is None:
+                return head
+            video = self.videos[chunk.video]
+            while state.packets:
+                packet = state.packets.popleft()
+                if not video.error:
+                    self._append(video, packet)
+            if not state.finished:
+                return head
+            del self.states[chunk]
+            head += 1
+            known = video.info.frame_count is not None
+            if not video.error and (state.error or (known and state.received < chunk.frames)):
+                # The video ends here: nothing after its first unreadable frame is written.
+                video.error = state.error or "short"
+                for later in order[head:]:
+                    if later.video == chunk.video:
+                        self.states.setdefault(later, _ChunkState()).finished = True
+                for task in [task for task in queue if task.chunk.video == chunk.video]:
+                    queue.remove(task)
+            if chunk is video.chunks[-1]:
+                self._finish(video)
+        return head
+
+    def _append(self, video: _Video, packet: Packet) -> None:
+        if video.sink is None:
+            video.tmp = temporary_path(video.path)
+            video.sink = VideoSink(video.tmp, video.info.width, video.info.height, video.info.fps,
+                                   self.options.codec, overwrite=True).open()
+        for image in packet.images:
+            video.sink.write(image)
+        video.rows.extend(packet.rows)
+
+    def _finish(self, video: _Video) -> None:
+        """Close the video's file and give it its final name; its rows go to the table."""
+        written = 0
+        final = video.path
+        if video.sink is not None:
+            video.sink.close()
+            written = video.sink.frames_written
+            final = publish(video.tmp, video.path, self.options.overwrite or self.options.resume, elsewhere=True)
+            video.tmp = None
+        if self.table is not None:
+            self.table.add(video.rows)
+        video.rows = []
+        info, error = video.info, ""
+        if video.error and video.error != "short":
+            error = (f"{info.source}: reading failed after frame {written - 1}: {video.error}; "
+                     f"the {written} frames before it are in {final}") if written else \
+                f"{info.source}: cannot be read: {video.error}"
+        sink = video.sink
+        video.result = VideoResult(info.source, final, written, info.fps, expected=info.frame_count,
+                                   requested=video.path, error=error,
+                                   padded_to=sink.encoded_size if sink is not None and sink.padded else None)
+
+    def close(self) -> None:
+        """Stop the workers; an unfinished video's file is deleted (its frames are not all there)."""
+        for worker in self.workers:
+            self.ray.kill(worker)
+        for video in self.videos:
+            if video.result is None and video.sink is not None:
+                video.sink.close()
+            if video.tmp is not None:
+                video.tmp.unlink(missing_ok=True)
+                video.tmp = None
+
+
+def _cause(exc: Exception) -> str:
+    """The last line of what went wrong in a worker (its traceback stays in Ray's logs)."""
+    cause = getattr(exc, "cause", None)
+    text = str(cause if cause is not None else exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__
+
+
+def _probe(spec: str) -> VideoInfo:
+    """The input's size, fps and frame count, read on the driver to plan the chunks."""
+    reader = open_reader(spec)
+    reader.release()
+    if reader.info.live:
+        raise InputError(f"{reader.info.source} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
+    return reader.info
+
+
+def _bar(total: int | None, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="frame", desc="ray", file=sys.stderr, dynamic_ncols=True, disable=not enabled)
+
+
+def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
+                      cluster: RayOptions) -> list[VideoResult]:
+    """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster."""
+    check_ray_available()
+    options.validate()
+    for spec_ in inputs:
+        check_source(spec_)
+    paths = output_paths(inputs, output, options)
+    for folder in {path.parent for path in paths}:
+        make_folder(folder)
+    done = split_done(inputs, paths, options)
+    results: dict[int, VideoResult] = {}
+    videos: list[_Video] = []
+    for position, (spec_, path, skip) in enumerate(zip(inputs, paths, done)):
+        if skip:
+            results[position] = VideoResult(spec_, path, 0, 0.0, skipped=True)
+            continue
+        try:
+            info = _probe(spec_)
+        except (InputError, ConnectionError) as exc:
+            if len(inputs) == 1:
+                raise
+            results[position] = VideoResult(spec_, path, 0, 0.0, error=str(exc))
+            continue
+        count = info.frame_count if info.frame_count is not None else sys.maxsize
+        chunks = plan_chunks(len(videos), count, cluster.chunk, options.batch, options.smooth)
+        videos.append(_Video(position, spec_, path, info, chunks))
+    table = open_results(options, [spec_ for spec_, skip in zip(inputs, done) if skip])
+    stopped = ""
+    try:
+        with StopSignals() as stop, connect(cluster.address) as ray:
+            job = RayJob(ray, spec, options, cluster, videos, table, stop)
+            bar = _bar(sum(video.info.frame_count or 0 for video in videos) or None, options.progress)
+            try:
+                stopped = job.run(bar)
+            finally:
+                bar.close()
+                job.close()
+            seconds = sorted(job.chunk_seconds)
+            log.info("workers ready in %.1f s; %d chunks, median %.2f s each", job.ready_s, len(seconds),
+                     seconds[len(seconds) // 2] if seconds else 0.0)
+    finally:
+        if table is not None:
+            print(f"results: {table.rows} rows in {table.close()}", flush=True)
+    for video in videos:
+        if video.result is not None:
+            results[video.position] = video.result
+    ordered = [results[i] for i in sorted(results)]
+    for result in ordered:
+        report(result.source, result)
+    if stopped:
+        unfinished = [video.spec for video in videos if video.result is None]
+        print(f"stream-cam: stopped by {stopped}; {len(unfinished)} unfinished video(s) were not kept; run the "
+              "same command with --resume to finish them", file=sys.stderr, flush=True)
+        ordered.append(VideoResult("", Path(), 0, 0.0, interrupted=stopped))
+    return ordered
