@@ -231,7 +231,7 @@ def test_ctrl_c_cancels_and_leaves_no_partial_file(cluster, tmp_path):
 @pytest.mark.parametrize("extra, fragment", [
     (["--workers", "2"], "--workers and --chunk go with --ray"),
     (["--ray", "--log", "x.jsonl"], "--results FILE.parquet"),
-    (["--ray", "--serve", "127.0.0.1:0"], "leave it out with --ray"),
+    (["--ray", "--serve", f"127.0.0.1:{free_port()}"], "leave it out with --ray"),
     (["--results", "r.csv"], "name it r.parquet"),
 ])
 def test_ray_and_results_flags_are_refused_clearly(clips, tmp_path, extra, fragment):

@@ -179,7 +179,8 @@ class RayJob:
         self.idle = deque(self.workers)
         self.active: dict[Any, _Task] = {}
         self.states: dict[Chunk, _ChunkState] = {}
-        self.chunk_seconds: list[float] = []
+        self.chunk_seconds: list[float] = []  # each chunk, from its start to its last packet
+        self.write_s = 0.0  # the driver's time spent encoding
         self._began: dict[Chunk, float] = {}
 
     def _check_workers(self) -> None:
@@ -296,8 +297,10 @@ class RayJob:
             video.tmp = temporary_path(video.path)
             video.sink = VideoSink(video.tmp, video.info.width, video.info.height, video.info.fps,
                                    self.options.codec, overwrite=True).open()
+        began = time.perf_counter()
         for image in packet.images:
             video.sink.write(image)
+        self.write_s += time.perf_counter() - began
         video.rows.extend(packet.rows)
 
     def _finish(self, video: _Video) -> None:
@@ -357,8 +360,10 @@ def _bar(total: int | None, enabled: bool) -> Any:
 
 
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
-                      cluster: RayOptions) -> list[VideoResult]:
-    """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster."""
+                      cluster: RayOptions, timings: dict | None = None) -> list[VideoResult]:
+    """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster.
+
+    ``timings`` (benchmarks) receives seconds: connect, workers (ready), run, write, and the chunks'."""
     check_ray_available()
     options.validate()
     for spec_ in inputs:
@@ -385,18 +390,23 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
         videos.append(_Video(position, spec_, path, info, chunks))
     table = open_results(options, [spec_ for spec_, skip in zip(inputs, done) if skip])
     stopped = ""
+    timings = {} if timings is None else timings
     try:
+        began = time.perf_counter()
         with StopSignals() as stop, connect(cluster.address) as ray:
+            timings["connect"] = time.perf_counter() - began
             job = RayJob(ray, spec, options, cluster, videos, table, stop)
+            timings["workers"] = job.ready_s
             bar = _bar(sum(video.info.frame_count or 0 for video in videos) or None, options.progress)
+            began = time.perf_counter()
             try:
                 stopped = job.run(bar)
             finally:
                 bar.close()
                 job.close()
-            seconds = sorted(job.chunk_seconds)
-            log.info("workers ready in %.1f s; %d chunks, median %.2f s each", job.ready_s, len(seconds),
-                     seconds[len(seconds) // 2] if seconds else 0.0)
+            timings.update(run=time.perf_counter() - began, write=job.write_s, chunks=sorted(job.chunk_seconds),
+                           worker_count=len(job.workers))
+            log.info("workers ready in %.1f s; %d chunks", job.ready_s, len(job.chunk_seconds))
     finally:
         if table is not None:
             print(f"results: {table.rows} rows in {table.close()}", flush=True)
