@@ -31,16 +31,16 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ..errors import InputError, OutputError
-from ..sinks.files import make_folder, publish, temporary_path
+from ..sinks.files import publish, temporary_path
 from ..sinks.results import ResultsTable, results_row
 from ..sinks.video import VideoSink
 from ..sources.pumps import OrderedFrames
-from ..sources.readers import VideoInfo, check_source, open_reader
+from ..sources.readers import VideoInfo, open_reader
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
 from .signals import StopSignals
-from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, output_paths, report,
-                    split_done)
+from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, prepare_job, progress_bar,
+                    report)
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,8 @@ class RayJob:
             raise OutputError(f"internal error: frame {packet.first} arrived where frame {due} was due")
         state.packets.append(packet)
         state.received += len(packet.images)
-        bar.update(len(packet.images))
+        if bar is not None:
+            bar.update(len(packet.images))
         return None
 
     def _free(self, generator: Any, task: _Task) -> None:
@@ -353,25 +354,13 @@ def _probe(spec: str) -> VideoInfo:
     return reader.info
 
 
-def _bar(total: int | None, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="frame", desc="ray", file=sys.stderr, dynamic_ncols=True, disable=not enabled)
-
-
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
                       cluster: RayOptions, timings: dict | None = None) -> list[VideoResult]:
     """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster.
 
     ``timings`` (benchmarks) receives seconds: connect, workers (ready), run, write, and the chunks'."""
     check_ray_available()
-    options.validate()
-    for spec_ in inputs:
-        check_source(spec_)
-    paths = output_paths(inputs, output, options)
-    for folder in {path.parent for path in paths}:
-        make_folder(folder)
-    done = split_done(inputs, paths, options)
+    paths, done = prepare_job(inputs, output, options)
     results: dict[int, VideoResult] = {}
     videos: list[_Video] = []
     for position, (spec_, path, skip) in enumerate(zip(inputs, paths, done)):
@@ -397,12 +386,13 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
             timings["connect"] = time.perf_counter() - began
             job = RayJob(ray, spec, options, cluster, videos, table, stop)
             timings["workers"] = job.ready_s
-            bar = _bar(sum(video.info.frame_count or 0 for video in videos) or None, options.progress)
+            bar = progress_bar(sum(video.info.frame_count or 0 for video in videos) or None, "ray", options.progress)
             began = time.perf_counter()
             try:
                 stopped = job.run(bar)
             finally:
-                bar.close()
+                if bar is not None:
+                    bar.close()
                 job.close()
             timings.update(run=time.perf_counter() - began, write=job.write_s, chunks=sorted(job.chunk_seconds),
                            worker_count=len(job.workers))

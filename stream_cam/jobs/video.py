@@ -188,7 +188,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             if hub is not None:
                 resources.enter_context(WebServer(options.serve, hub, _view_only, options.token))
                 print(f"browser view: {options.serve.url}", flush=True)
-            bar = _progress(info.frame_count, info.source, options.progress)
+            bar = progress_bar(info.frame_count, Path(info.source).name, options.progress)
             if bar is not None:
                 resources.callback(bar.close)
             try:
@@ -266,12 +266,13 @@ def _view_only(change: ControlChange) -> dict:
     raise InputError("a video file is processed with fixed settings; controls act on live and demo")
 
 
-def _progress(total: int | None, name: str, enabled: bool):
+def progress_bar(total: int | None, name: str, enabled: bool):
+    """A tqdm bar of frames on stderr, or None."""
     if not enabled:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="frame", desc=Path(name).name, file=sys.stderr, dynamic_ncols=True)
+    return tqdm(total=total, unit="frame", desc=name, file=sys.stderr, dynamic_ncols=True)
 
 
 def is_complete(spec: str, output: Path) -> bool:
@@ -296,9 +297,16 @@ def open_results(options: VideoOptions, skipped: Sequence[str]) -> ResultsTable 
     return ResultsTable(options.results, overwrite=options.overwrite or options.resume, keep=keep)
 
 
-def split_done(inputs: Sequence[str], paths: Sequence[Path], options: VideoOptions) -> list[bool]:
-    """For each input, whether --resume skips it (its output is complete)."""
-    return [options.resume and is_complete(spec, path) for spec, path in zip(inputs, paths)]
+def prepare_job(inputs: Sequence[str], output: Path, options: VideoOptions) -> tuple[list[Path], list[bool]]:
+    """Check the job (options, inputs, outputs), make the output folders; returns each input's
+    output and whether --resume skips it (its output is complete). Local and Ray runs alike."""
+    options.validate()
+    for spec in inputs:
+        check_source(spec)
+    paths = output_paths(inputs, output, options)
+    for folder in {path.parent for path in paths}:
+        make_folder(folder)
+    return paths, [options.resume and is_complete(spec, path) for spec, path in zip(inputs, paths)]
 
 
 def report(spec: str, result: VideoResult) -> None:
@@ -322,13 +330,7 @@ def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOpti
     """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM.
 
     With several inputs, one that cannot be read fails alone: it is reported and the others go on."""
-    options.validate()
-    for spec in inputs:
-        check_source(spec)
-    paths = output_paths(inputs, output, options)
-    for folder in {path.parent for path in paths}:
-        make_folder(folder)
-    done = split_done(inputs, paths, options)
+    paths, done = prepare_job(inputs, output, options)
     results: list[VideoResult] = []
     table = open_results(options, [spec for spec, skip in zip(inputs, done) if skip])
     try:
