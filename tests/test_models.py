@@ -91,6 +91,35 @@ def test_weights_digest_is_checked(tmp_path):
         efficientnet_lite.build_efficientnet_lite0(fake)
 
 
+@pytest.mark.parametrize("variant, size, stage_repeats, head_in", [
+    ("efficientnet_lite0", 224, (1, 2, 2, 3, 3, 4, 1), 320),
+    ("efficientnet_lite1", 240, (1, 3, 3, 4, 4, 5, 1), 320),
+    ("efficientnet_lite2", 260, (1, 3, 3, 4, 4, 5, 1), 352),
+])
+def test_lite_variants_are_read_from_their_own_weights(variant, size, stage_repeats, head_in, photos):
+    """Lite1 and Lite2: deeper and (Lite2) wider than Lite0, with their own input sizes; the blocks and
+    channels come from the weights file, and the model recognises the real photos."""
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.models.loader import load_model
+
+    stages = efficientnet_lite.stages_from_weights(read_state_dict(efficientnet_lite.weights_path(variant)))
+    assert tuple(stage[0] for stage in stages) == stage_repeats and stages[-1][5] == head_in
+    model = load_model(variant)
+    assert model.input_size == (size, size) and model.name == variant
+    cam = GradCAM(model)
+    result = cam(np.stack([photos["chelsea"]]))
+    assert int(np.ravel(result.class_indices)[0]) == 285  # Egyptian cat
+    result = cam(np.stack([photos["coffee"]]))
+    assert model.labels[int(np.ravel(result.class_indices)[0])] == "espresso"
+    assert result.heatmaps.shape[-2:] == (size // 32 + (size % 32 > 0),) * 2
+
+
+def test_a_variant_with_the_wrong_weights_is_refused(tmp_path):
+    # Lite0's file offered as Lite1's: refused by its digest, before any layer is built.
+    with pytest.raises(ModelError, match="not the expected EfficientNet-Lite1 weights"):
+        efficientnet_lite.build_efficientnet_lite("efficientnet_lite1", efficientnet_lite.weights_path())
+
+
 # -- the offline ImageNet model -------------------------------------------------------
 
 def test_lite0_is_the_real_imagenet_model(lite0):

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError, ModelError
 from .labels import read_label_file
 from .loaded import LoadedModel
-from .registry import APPLICATIONS, DEFAULT_MODEL, ApplicationSpec, check_model_name
+from .registry import APPLICATIONS, DEFAULT_MODEL, LITE_MODELS, ApplicationSpec, check_model_name
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,12 @@ def load_model(
     """
     label_list = read_label_file(labels) if isinstance(labels, (str, Path)) else labels
     text = str(name_or_path)
-    if text == DEFAULT_MODEL:
-        from .efficientnet_lite import TARGET_LAYER, build_efficientnet_lite0
+    if text in LITE_MODELS:
+        from .efficientnet_lite import TARGET_LAYER, build_efficientnet_lite
 
-        keras_model = build_efficientnet_lite0()
+        keras_model = build_efficientnet_lite(text)
         return LoadedModel.from_keras(keras_model, layer or TARGET_LAYER, preprocessing or "lite",
-                                      label_list, DEFAULT_MODEL)
+                                      label_list, text)
     if text in APPLICATIONS:
         spec = APPLICATIONS[text]
         keras_model = _build_application(text, spec, weights)

