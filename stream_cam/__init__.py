@@ -28,7 +28,7 @@ _EXPORTS = {
     "ScoreCAM": "stream_cam.engine.methods",
     "METHODS": "stream_cam.engine.methods",
     "CAM": "stream_cam.engine.gradcam",
-    "CAMResult": "stream_cam.engine.gradcam",
+    "CAMResult": "stream_cam.engine.explainer",
     "overlay_heatmap": "stream_cam.render.overlay",
     "colormap_lut": "stream_cam.render.colormap",
     "read_image": "stream_cam.sources.images",

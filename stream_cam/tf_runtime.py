@@ -9,11 +9,13 @@ written there only when asked to be verbose or when the import fails.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import tempfile
 from types import ModuleType
+from typing import Iterator
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,28 @@ def import_tensorflow(verbose: bool = False) -> ModuleType:
         parked.seek(0)
         log.debug("tensorflow start-up output:\n%s", parked.read().decode(errors="replace"))
     return tf
+
+
+@contextlib.contextmanager
+def quiet_stderr(verbose: bool = False) -> Iterator[None]:
+    """Park file descriptor 2 while native code starts up (LiteRT announces its XNNPACK delegate
+    there); what it wrote goes to the debug log."""
+    if verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as parked:
+        os.dup2(parked.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            parked.seek(0)
+            text = parked.read().decode(errors="replace").strip()
+            if text:
+                log.debug("native start-up output:\n%s", text)
 
 
 def quiet_opencv(verbose: bool = False) -> None:

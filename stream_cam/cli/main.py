@@ -103,7 +103,21 @@ def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo, "evaluate": run_evaluate}
+def run_export(args: argparse.Namespace, plan: Plan, cam) -> int:
+    from ..jobs.export import run_export as export
+
+    report = export(cam, plan.options)
+    print(f"wrote {report.path} ({report.size_bytes / 1e6:.1f} MB, {cam.method_name}, {plan.options.precision})",
+          flush=True)
+    if report.top1_exported is not None:
+        same = "the same" if report.top1_exported == report.top1_engine else "a DIFFERENT"
+        print(f"checked with LiteRT on skimage:chelsea: {same} top class as the engine "
+              f"({cam.model.label(report.top1_exported)}), heatmaps within {report.max_heatmap_difference:.1e}",
+              flush=True)
+    return EXIT_OK
+
+
+COMMANDS = {"image": run_image, "live": run_live, "video": run_video, "demo": run_demo, "evaluate": run_evaluate, "export": run_export}
 
 
 class Terminated(KeyboardInterrupt):
@@ -147,11 +161,14 @@ def _run(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     if plan.cluster is not None:  # the workers load the model; this process needs no TensorFlow
         return run_video_on_ray(args, plan)
-    # 2. TensorFlow, quietly, before anything imports Keras; then the model and its engine.
-    from ..tf_runtime import import_tensorflow
+    # 2. TensorFlow, quietly, before anything imports Keras (not for an exported .tflite model,
+    #    which LiteRT runs); then the model and its explainer.
+    spec = EngineSpec.from_args(args)
+    if spec.needs_tensorflow:
+        from ..tf_runtime import import_tensorflow
 
-    import_tensorflow(verbose=args.debug)
-    cam = EngineSpec.from_args(args).build()
+        import_tensorflow(verbose=args.debug)
+    cam = spec.build()
     resolve_classes(plan, cam.model.labels)
     # 3. The command itself.
     return COMMANDS[args.command](args, plan, cam)

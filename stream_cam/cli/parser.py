@@ -47,15 +47,17 @@ def _common(parser: argparse.ArgumentParser, top: bool) -> None:
 def _add_model_options(parser: argparse.ArgumentParser, one_method: bool = True) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", default=DEFAULT_MODEL,
-                       help=f"{', '.join(MODEL_NAMES)}, or a .keras/.h5 file (default: {DEFAULT_MODEL}, offline)")
+                       help=f"{', '.join(MODEL_NAMES)}, a .keras/.h5 file, or a .tflite file made by 'stream-cam "
+                            f"export' (run by LiteRT, no TensorFlow) (default: {DEFAULT_MODEL}, offline)")
     group.add_argument("--layer", help="target layer name (default: last 4-D layer before pooling)")
     group.add_argument("--weights", default="imagenet",
                        help="Keras applications: 'imagenet' (downloaded by Keras), 'random', or a weights file")
     group.add_argument("--preprocess", help=f"input scaling: {', '.join(SCALINGS)} (default: the model's own)")
     group.add_argument("--labels", type=Path, help="label file: one name per line, or JSON")
     if one_method:
-        group.add_argument("--method", choices=METHOD_NAMES, default=DEFAULT_METHOD,
-                           help="the CAM method (default gradcam); in the window, e switches it live")
+        group.add_argument("--method", choices=METHOD_NAMES,
+                           help=f"the CAM method (default {DEFAULT_METHOD}; a .tflite file's own); in the window, "
+                                "e switches it live")
     group.add_argument("--score-channels", type=_type(check_count, 100_000, "--score-channels"),
                        default=DEFAULT_SCORE_CHANNELS, metavar="N",
                        help=f"scorecam: use the N channels of highest variance (default {DEFAULT_SCORE_CHANNELS})")
@@ -219,7 +221,23 @@ def build_parser() -> OneLineParser:
     _add_model_options(evaluate, one_method=False)
     evaluate.set_defaults(method="gradcam", classes=[])
 
-    for command in (image, live, video, demo, evaluate):
+    export = commands.add_parser(
+        "export", help="export the explainer for LiteRT (kiosks without TensorFlow)",
+        description="Write a model's explainer as one file: uint8 frame in, probabilities, class and heatmap out. "
+                    "A .tflite file runs on LiteRT (pip install ai-edge-litert) and works as --model for every "
+                    "command, without TensorFlow. Exportable: gradcam, gradcam++, xgradcam, layercam, hirescam, "
+                    "scorecam, on models whose head after the target layer is pooling and dense layers.")
+    export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.tflite",
+                        help="the file to write (a new folder for --format savedmodel)")
+    export.add_argument("--format", choices=("tflite", "savedmodel"), default="tflite",
+                        help="tflite (LiteRT, default) or a TensorFlow SavedModel")
+    export.add_argument("--precision", choices=("f32", "f16"), default="f32",
+                        help="f16 halves the file; the heatmaps move by about 1e-2 (see README)")
+    export.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    _add_model_options(export)
+    export.set_defaults(classes=[])
+
+    for command in (image, live, video, demo, evaluate, export):
         _common(command, top=False)
     return parser
 

@@ -9,17 +9,19 @@ created here; outputs and folders appear only once the run starts.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
+from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
 from ..jobs.live import LiveOptions
 from ..jobs.video import VideoOptions, output_paths as video_output_paths
 from ..models.labels import read_label_file, resolve_class
 from ..models.preprocessing import check_scaling
 from ..models.registry import APPLICATIONS, builtin_labels, check_model_name
+from ..models.tflite import is_tflite, read_description
 from ..sinks.files import next_free_path
 from ..sinks.video import check_codec
 from ..sinks.window import display_available
@@ -64,6 +66,12 @@ def resolve_classes(plan: Plan, labels: list[str]) -> None:
 
 def _check_model(args: argparse.Namespace) -> list[str] | None:
     check_model_name(args.model)
+    if is_tflite(args.model):
+        return _check_tflite(args)
+    if not _tensorflow_installed():
+        raise InputError(f"TensorFlow is not installed, so --model {args.model} cannot run here (a light kiosk "
+                         "install?); this install runs exported models: --model FILE.tflite, made with "
+                         "'stream-cam export' where TensorFlow is installed")
     if args.weights not in ("imagenet", "random"):
         if args.model not in APPLICATIONS:
             raise InputError("--weights applies to the Keras applications (xception, resnet50, ...)")
@@ -74,6 +82,34 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     if args.labels is not None:
         return read_label_file(args.labels)
     return builtin_labels(args.model)
+
+
+def _tensorflow_installed() -> bool:
+    try:
+        return importlib.util.find_spec("tensorflow") is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _check_tflite(args: argparse.Namespace) -> list[str]:
+    """An exported file carries its labels, scaling, layer and method: flags that would change them are refused."""
+    given = [flag for flag, value in (("--layer", args.layer), ("--preprocess", args.preprocess),
+                                      ("--labels", args.labels)) if value is not None]
+    if args.weights != "imagenet":
+        given.append("--weights")
+    if given:
+        raise InputError(f"{', '.join(given)} cannot change an exported .tflite model; give them to 'stream-cam export'")
+    if args.command == "evaluate":
+        raise InputError("evaluate scores methods with TensorFlow; give it the model the .tflite file was exported from")
+    try:
+        info = read_description(args.model)
+    except ModelError as exc:
+        raise InputError(str(exc)) from exc
+    method = getattr(args, "method", None)
+    if method is not None and method != info["method"]:
+        raise InputError(f"{args.model} was exported with --method {info['method']}; export it again with "
+                         f"--method {method}, or leave --method out")
+    return info["labels"]
 
 
 def _serve_address(args: argparse.Namespace) -> Address | None:
@@ -180,5 +216,17 @@ def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Addres
     return Plan("evaluate", options, None, [])
 
 
+def _plan_export(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    from ..jobs.export import ExportOptions
+
+    if is_tflite(args.model):
+        raise InputError(f"{args.model} is already exported; give the model it was made from")
+    if args.method == "eigencam":
+        raise InputError("--method eigencam cannot be exported: it needs an SVD, which LiteRT does not have")
+    options = ExportOptions(args.output, args.format, args.precision, args.overwrite)
+    options.validate()
+    return Plan("export", options, None, [])
+
+
 PLANNERS = {"image": _plan_image, "live": _plan_live, "video": _plan_video, "demo": _plan_demo,
-            "evaluate": _plan_evaluate}
+            "evaluate": _plan_evaluate, "export": _plan_export}

@@ -13,45 +13,19 @@ step in which they differ; :mod:`.methods` has the family.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError
 from ..frames import MAX_RANK  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 from ..models.loaded import LoadedModel
-from ..models.preprocessing import as_batch
+from .explainer import CAMResult, ClassSpec, Explainer  # noqa: F401 - ClassSpec is part of the API here
 from .graph import build_cam_model
 
 log = logging.getLogger(__name__)
 
-ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
-
-
-@dataclass(frozen=True)
-class CAMResult:
-    """What one engine call returns for a batch of N frames.
-
-    heatmaps: float32 in [0, 1] at the target layer's resolution, ``(N, h, w)``
-        for one class per frame, ``(N, K, h, w)`` for top-k or several classes.
-    probabilities: ``(N, classes)``.
-    class_indices: the explained classes, ``(N,)`` or ``(N, K)`` like heatmaps.
-    """
-
-    heatmaps: np.ndarray
-    probabilities: np.ndarray
-    class_indices: np.ndarray
-
-    def top_indices(self, k: int = 5) -> np.ndarray:
-        """``(N, k)`` class indices by descending probability."""
-        return np.argsort(-self.probabilities, axis=-1, kind="stable")[:, :k]
-
-    def __len__(self) -> int:
-        return len(self.probabilities)
-
-
-class CAM:
+class CAM(Explainer):
     """Class activation maps computed in one compiled graph. Subclasses set the weights."""
 
     def __init__(
@@ -135,8 +109,10 @@ class CAM:
             _, order = tf.math.top_k(logits, k=ranked)
             ranks = tf.clip_by_value(-targets - 1, 0, ranked - 1)
             chosen = tf.where(targets >= 0, targets, tf.gather(order, ranks, batch_dims=1))
-            scores = tf.gather(logits, chosen, batch_dims=1)
-            columns = [scores[:, j] for j in range(k)]
+            # Each chosen class's score, picked by a one-hot mask rather than an index: the same
+            # value and gradient, and a graph that LiteRT's built-in ops can run (``export``).
+            columns = [tf.reduce_sum(logits * tf.one_hot(chosen[:, j], self.num_classes, dtype=logits.dtype), axis=1)
+                       for j in range(k)]
         heatmaps = []
         for j, column in enumerate(columns):
             # 3. Gradient of the chosen pre-activation score w.r.t. the activations (if the method uses it).
@@ -192,43 +168,6 @@ class CAM:
         """Trace and run the graph once, so the first real frame is not slow."""
         h, w = self.model.input_size
         self.explain(np.zeros((1, h, w, 3), np.float32), np.full((1, k), -1, np.int32))
-
-    def targets_for(self, n: int, classes: ClassSpec = None, top_k: int | None = None) -> np.ndarray:
-        """The (N, K) targets array for the ways of naming classes that __call__ accepts."""
-        if classes is not None and top_k is not None:
-            raise InputError("give either classes or top_k, not both")
-        if top_k is not None:
-            if not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= self.num_classes:
-                raise InputError(f"top_k must be an integer from 1 to {self.num_classes}, got {top_k!r}")
-            return np.tile(-np.arange(1, top_k + 1, dtype=np.int32), (n, 1))
-        if classes is None:
-            return np.full((n, 1), -1, np.int32)
-        array = np.asarray(classes)
-        if not np.issubdtype(array.dtype, np.integer):
-            raise InputError(f"classes must be integer class indices, got {classes!r}")
-        if array.ndim == 0:
-            array = np.full((n, 1), int(array))
-        elif array.ndim == 1:
-            array = array.reshape(n, 1) if len(array) == n else np.tile(array, (n, 1))
-        if array.shape[0] != n or array.ndim != 2:
-            raise InputError(f"classes must give one index, N indices or an (N, K) array; got {array.shape}")
-        if (array < 0).any():
-            raise InputError("class indices must not be negative")
-        return array.astype(np.int32)
-
-    def __call__(self, frames: np.ndarray, classes: ClassSpec = None, top_k: int | None = None) -> CAMResult:
-        """Explain uint8 RGB frames, ``(H, W, 3)`` or ``(N, H, W, 3)``, of any size.
-
-        ``classes``: None (top-1), one index for all frames, one per frame, or
-        ``(N, K)``. ``top_k``: explain the k most likely classes of each frame.
-        """
-        batch = as_batch(frames)
-        targets = self.targets_for(len(batch), classes, top_k)
-        result = self.explain(self.model.preprocess(batch), targets)
-        if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:
-            return CAMResult(result.heatmaps[:, 0], result.probabilities, result.class_indices[:, 0])
-        return result
-
 
 class GradCAM(CAM):
     """Grad-CAM (Selvaraju et al. 2017): weights are the spatial mean of the gradients."""

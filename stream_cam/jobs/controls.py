@@ -40,6 +40,7 @@ class Controls:
     paused_at: float | None = None  # time.monotonic() when paused (a kiosk resumes on its own)
     selected: int = 0
     method: str = DEFAULT_METHOD  # the CAM method; the engine switches to it before its next call
+    methods: tuple[str, ...] = METHOD_NAMES  # what the model offers (an exported file: its one method)
 
     @property
     def choice(self) -> ClassChoice:
@@ -76,7 +77,7 @@ class Controls:
         elif action == "colormap":
             self.next_colormap()
         elif action == "method":
-            self.method = METHOD_NAMES[(METHOD_NAMES.index(self.method) + 1) % len(METHOD_NAMES)]
+            self.method = self.methods[(self.methods.index(self.method) + 1) % len(self.methods)]
         elif action == "snapshot":
             self.snapshot = True
         elif action == "record":
@@ -97,8 +98,9 @@ class Controls:
         # Everything that can fail is checked before anything changes.
         if change.colormap is not None:
             colormap_lut(change.colormap)
-        if change.method is not None and change.method not in METHOD_NAMES:
-            raise InputError(f"unknown method {change.method!r}; choose one of: {', '.join(METHOD_NAMES)}")
+        if change.method is not None and change.method not in self.methods:
+            known = "unknown method" if change.method not in METHOD_NAMES else "this model does not offer"
+            raise InputError(f"{known} {change.method!r}; choose one of: {', '.join(self.methods)}")
         pinned = None
         if change.class_ is not None:
             pinned = self.resolve_class(change.class_) if self.resolve_class else int(change.class_)

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING
 
 from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS
 from ..models.registry import DEFAULT_MODEL
+from ..models.tflite import is_tflite
 
-if TYPE_CHECKING:  # the engine's module loads TensorFlow
-    from ..engine.gradcam import CAM
+if TYPE_CHECKING:
+    from ..engine.explainer import Explainer
 
 
 @dataclass(frozen=True)
@@ -21,21 +22,31 @@ class EngineSpec:
     weights: str = "imagenet"
     preprocess: str | None = None
     labels: Path | None = None
-    method: str = DEFAULT_METHOD
+    method: str | None = None  # None: gradcam, or a .tflite file's own method
     score_channels: int | None = DEFAULT_SCORE_CHANNELS
     xla: bool = False
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
-                   labels=args.labels, method=args.method, score_channels=args.score_channels, xla=args.xla)
+                   labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels, xla=args.xla)
 
-    def build(self) -> "CAM":
-        """Load the model and build the CAM engine (imports TensorFlow)."""
+    @property
+    def needs_tensorflow(self) -> bool:
+        return not is_tflite(self.model)
+
+    def build(self) -> "Explainer":
+        """Load the model and build its explainer: the compiled engine (imports TensorFlow), or
+        LiteRT for an exported ``.tflite`` file (no TensorFlow)."""
+        if not self.needs_tensorflow:
+            from ..engine.litert import LiteRTExplainer
+
+            return LiteRTExplainer(self.model)
         from ..engine.methods import build_method
         from ..models.loader import load_model
 
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
                            preprocessing=self.preprocess, labels=self.labels)
-        return build_method(self.method, model, jit_compile=self.xla, score_channels=self.score_channels)
+        return build_method(self.method or DEFAULT_METHOD, model, jit_compile=self.xla,
+                            score_channels=self.score_channels)

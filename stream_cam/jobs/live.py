@@ -154,6 +154,7 @@ class LiveRun:
         self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
         self.cams: dict[str, CAM] = {cam.method_name: cam}  # built on the first switch to each method
         self.controls.method = cam.method_name
+        self.controls.methods = tuple(cam.methods)
         self.motion = MotionCompensator("off" if options.sync else options.motion)
         self.kiosk_keys = KioskKeys() if options.kiosk else None
         self.stats = LiveStats()

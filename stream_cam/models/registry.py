@@ -32,7 +32,7 @@ LITE_MODELS = (DEFAULT_MODEL, "efficientnet_lite1", "efficientnet_lite2")
 
 MODEL_NAMES = (*LITE_MODELS, *APPLICATIONS)
 
-MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5")
+MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 
 
 def check_model_name(name_or_path: str) -> str:
@@ -49,7 +49,8 @@ def check_model_name(name_or_path: str) -> str:
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         return text
-    raise InputError(f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)} or a path to a .keras/.h5 file")
+    raise InputError(f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)} or a path to a .keras/.h5 file "
+                     "(or a .tflite file made by 'stream-cam export')")
 
 
 def builtin_labels(name: str) -> list[str] | None:

@@ -1,0 +1,98 @@
+"""What every explainer offers, without TensorFlow: the result of a call, and the ways of naming classes.
+
+:class:`CAM` (the compiled TensorFlow engine) and :class:`~.litert.LiteRTExplainer` (an exported
+model on LiteRT) both subclass :class:`Explainer`: the jobs use either the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..models.preprocessing import as_batch
+from .registry import METHOD_NAMES
+
+ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
+
+
+@dataclass(frozen=True)
+class CAMResult:
+    """What one engine call returns for a batch of N frames.
+
+    heatmaps: float32 in [0, 1] at the target layer's resolution, ``(N, h, w)``
+        for one class per frame, ``(N, K, h, w)`` for top-k or several classes.
+    probabilities: ``(N, classes)``.
+    class_indices: the explained classes, ``(N,)`` or ``(N, K)`` like heatmaps.
+    """
+
+    heatmaps: np.ndarray
+    probabilities: np.ndarray
+    class_indices: np.ndarray
+
+    def top_indices(self, k: int = 5) -> np.ndarray:
+        """``(N, k)`` class indices by descending probability."""
+        return np.argsort(-self.probabilities, axis=-1, kind="stable")[:, :k]
+
+    def __len__(self) -> int:
+        return len(self.probabilities)
+
+
+class Explainer:
+    """The explainer interface: ``explain`` on preprocessed input, and ``__call__`` on frames.
+
+    Subclasses set ``model`` (with ``preprocess``, ``input_size``, ``labels``, ``label``),
+    ``num_classes`` and ``method_name``, and implement :meth:`explain`, :meth:`predict`
+    and :meth:`warm_up`."""
+
+    model: Any
+    num_classes: int
+    method_name: str = "gradcam"
+    methods: tuple[str, ...] = METHOD_NAMES  # what a live view may switch to
+
+    def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
+        raise NotImplementedError
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def warm_up(self, k: int = 1) -> None:
+        raise NotImplementedError
+
+    def targets_for(self, n: int, classes: ClassSpec = None, top_k: int | None = None) -> np.ndarray:
+        """The (N, K) targets array for the ways of naming classes that __call__ accepts."""
+        if classes is not None and top_k is not None:
+            raise InputError("give either classes or top_k, not both")
+        if top_k is not None:
+            if not isinstance(top_k, (int, np.integer)) or not 1 <= top_k <= self.num_classes:
+                raise InputError(f"top_k must be an integer from 1 to {self.num_classes}, got {top_k!r}")
+            return np.tile(-np.arange(1, top_k + 1, dtype=np.int32), (n, 1))
+        if classes is None:
+            return np.full((n, 1), -1, np.int32)
+        array = np.asarray(classes)
+        if not np.issubdtype(array.dtype, np.integer):
+            raise InputError(f"classes must be integer class indices, got {classes!r}")
+        if array.ndim == 0:
+            array = np.full((n, 1), int(array))
+        elif array.ndim == 1:
+            array = array.reshape(n, 1) if len(array) == n else np.tile(array, (n, 1))
+        if array.shape[0] != n or array.ndim != 2:
+            raise InputError(f"classes must give one index, N indices or an (N, K) array; got {array.shape}")
+        if (array < 0).any():
+            raise InputError("class indices must not be negative")
+        return array.astype(np.int32)
+
+    def __call__(self, frames: np.ndarray, classes: ClassSpec = None, top_k: int | None = None) -> CAMResult:
+        """Explain uint8 RGB frames, ``(H, W, 3)`` or ``(N, H, W, 3)``, of any size.
+
+        ``classes``: None (top-1), one index for all frames, one per frame, or
+        ``(N, K)``. ``top_k``: explain the k most likely classes of each frame.
+        """
+        batch = as_batch(frames)
+        targets = self.targets_for(len(batch), classes, top_k)
+        result = self.explain(self.model.preprocess(batch), targets)
+        if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:
+            return CAMResult(result.heatmaps[:, 0], result.probabilities, result.class_indices[:, 0])
+        return result

@@ -1,0 +1,177 @@
+"""``stream-cam export`` and exported ``.tflite`` models on LiteRT: parity with the engine, and no TensorFlow.
+
+Parity bound for f32 files: MAP_TOLERANCE (1e-4). The exported graph is the engine's own
+(BatchNorm folded), run by LiteRT's XNNPACK kernels instead of oneDNN: measured 1.2e-5 at most
+here. f16 files store the weights in half precision: the maps move by up to ~1e-2 (measured), the
+top class stays.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from helpers import MAP_TOLERANCE, REPO, assert_one_line_error, run, tiny_cnn, write_clip
+from stream_cam.engine.export import EXPORTABLE, to_tflite
+from stream_cam.engine.litert import LiteRTExplainer
+from stream_cam.errors import InputError, ModelError
+from stream_cam.jobs.export import ExportOptions, run_export
+from stream_cam.sinks.video import video_frame_count
+
+F16_TOLERANCE = 5e-2  # measured up to 1.1e-2 on the photos below
+
+
+@pytest.fixture(scope="module")
+def exported(lite0_cam, tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("edge")
+    files = {}
+    for precision in ("f32", "f16"):
+        report = run_export(lite0_cam, ExportOptions(folder / f"lite0_{precision}.tflite", precision=precision))
+        assert report.top1_engine == report.top1_exported == 285
+        files[precision] = report.path
+    return files
+
+
+@pytest.mark.parametrize("precision, bound", [("f32", MAP_TOLERANCE), ("f16", F16_TOLERANCE)])
+def test_exported_model_matches_the_engine_on_real_photos(exported, lite0_cam, photos, precision, bound):
+    litert = LiteRTExplainer(exported[precision])
+    assert litert.model.input_size == (224, 224) and litert.model.labels[285] == "Egyptian cat"
+    for name in ("chelsea", "coffee", "rocket"):
+        for classes in (None, 285, 260):
+            ours, theirs = lite0_cam(photos[name], classes), litert(photos[name], classes)
+            assert np.array_equal(ours.class_indices, theirs.class_indices)
+            assert np.abs(ours.heatmaps - theirs.heatmaps).max() <= bound
+            assert np.abs(ours.probabilities - theirs.probabilities).max() <= bound
+    # Top-k and a batch: K classes per frame, each frame alone.
+    batch = np.stack([cv2.resize(photos[n], (300, 200)) for n in ("chelsea", "coffee")])
+    ours, theirs = lite0_cam(batch, top_k=3), litert(batch, top_k=3)
+    assert np.array_equal(ours.class_indices, theirs.class_indices)
+    assert np.abs(ours.heatmaps - theirs.heatmaps).max() <= bound
+
+
+@pytest.mark.parametrize("method", EXPORTABLE)
+def test_every_exportable_method_matches_the_engine(method, tmp_path, rng):
+    from stream_cam.engine.methods import METHODS, ScoreCAM
+
+    model = tiny_cnn(3, classes=6)
+    cam = ScoreCAM(model, "last_conv", max_channels=8) if method == "scorecam" else METHODS[method](model, "last_conv")
+    path = tmp_path / "m.tflite"
+    path.write_bytes(to_tflite(cam))
+    litert = LiteRTExplainer(path)
+    assert litert.method_name == method and litert.methods == (method,)
+    frames = rng.integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    ours, theirs = cam(frames, top_k=2), litert(frames, top_k=2)
+    assert np.array_equal(ours.class_indices, theirs.class_indices)
+    assert np.abs(ours.heatmaps - theirs.heatmaps).max() <= MAP_TOLERANCE
+
+
+def test_what_cannot_be_exported_is_refused_clearly(tmp_path, rng):
+    import keras
+
+    from stream_cam.engine.methods import GradCAM
+
+    with pytest.raises(ModelError, match="needs an SVD"):
+        run_export(__import__("stream_cam.engine.methods", fromlist=["EigenCAM"]).EigenCAM(tiny_cnn(1)),
+                   ExportOptions(tmp_path / "e.tflite"))
+    # A head with a hidden ReLU layer: its gradient needs TensorFlow's ReluGrad.
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, activation="relu", name="last_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(16, activation="relu")(x)
+    model = keras.Model(inputs, keras.layers.Dense(4)(x))
+    with pytest.raises(ModelError, match="only pooling and dense layers"):
+        run_export(GradCAM(model, "last_conv"), ExportOptions(tmp_path / "r.tflite"))
+    assert not list(tmp_path.iterdir())  # nothing written
+    # A .tflite file that stream-cam did not make.
+    plain = tmp_path / "plain.tflite"
+    import tensorflow as tf
+
+    plain.write_bytes(tf.lite.TFLiteConverter.from_keras_model(tiny_cnn(2)).convert())
+    with pytest.raises(ModelError, match="not made by 'stream-cam export'"):
+        LiteRTExplainer(plain)
+
+
+def test_a_live_view_offers_only_the_exported_method(exported):
+    from stream_cam.engine.stream import ClassChoice
+    from stream_cam.jobs.controls import Controls
+    from stream_cam.web.state import parse_control
+
+    litert = LiteRTExplainer(exported["f32"])
+    controls = Controls([ClassChoice(5)], method=litert.method_name, methods=litert.methods)
+    controls.handle_key(ord("e"))
+    assert controls.method == "gradcam"
+    with pytest.raises(InputError, match="this model does not offer 'layercam'; choose one of: gradcam"):
+        controls.apply(parse_control({"method": "layercam"}))
+
+
+# -- every command with a .tflite model, with TensorFlow out of reach ------------------------------
+
+NO_TENSORFLOW = (
+    "import sys, importlib.abc\n"
+    "class NoTensorFlow(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch'):\n"
+    "            raise ModuleNotFoundError(f'{name} is not installed here')\n"
+    "sys.meta_path.insert(0, NoTensorFlow())\n"
+    "from stream_cam.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_without_tensorflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+
+
+def test_every_command_runs_an_exported_model_without_tensorflow(exported, tmp_path):
+    model = str(exported["f32"])
+    write_clip(tmp_path / "clip.mp4", frames=24, fps=12)
+    image = run_without_tensorflow("image", "skimage:chelsea", "--model", model, "--json", "-o", "cat.png",
+                                   cwd=tmp_path)
+    assert image.returncode == 0, image.stderr
+    assert '"label": "Egyptian cat"' in image.stdout and (tmp_path / "cat.png").is_file()
+    video = run_without_tensorflow("video", "clip.mp4", "-o", "out.mp4", "--model", model, "--results", "r.parquet",
+                                   cwd=tmp_path)
+    assert video.returncode == 0, video.stderr
+    assert video_frame_count(tmp_path / "out.mp4") == 24
+    live = run_without_tensorflow("live", "--source", "clip.mp4", "--no-window", "--max-frames", "20", "--model",
+                                  model, "--log", "live.jsonl", "--trust", "5", "--class", "Egyptian cat",
+                                  cwd=tmp_path)
+    assert live.returncode == 0, live.stderr
+    lines = (tmp_path / "live.jsonl").read_text().splitlines()
+    assert len(lines) == 20 and all('"index": 285, "label": "Egyptian cat"' in line for line in lines[-3:])
+    demo = run_without_tensorflow("demo", "-o", "demo.mp4", "--model", model, "--seconds-per-scene", "0.5",
+                                  cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert video_frame_count(tmp_path / "demo.mp4") > 0
+    # What needs TensorFlow says so, in one line.
+    keras_model = run_without_tensorflow("image", "skimage:chelsea", cwd=tmp_path)
+    assert_one_line_error(keras_model, "TensorFlow is not installed", ".tflite")
+
+
+@pytest.mark.parametrize("extra, fragment", [
+    (["--layer", "block3_add"], "cannot change an exported .tflite model"),
+    (["--method", "layercam"], "was exported with --method gradcam"),
+    (["--preprocess", "0..1"], "cannot change an exported .tflite model"),
+])
+def test_flags_that_an_exported_file_fixes_are_refused(exported, tmp_path, extra, fragment):
+    result = run("image", "skimage:chelsea", "--model", str(exported["f32"]), *extra, cwd=tmp_path)
+    assert_one_line_error(result, fragment)
+
+
+def test_export_refuses_bad_outputs_before_loading(tmp_path):
+    (tmp_path / "taken.tflite").write_bytes(b"mine")
+    for args, fragment in ((["-o", "x.onnx"], "NAME.tflite"), (["-o", "taken.tflite"], "exists"),
+                           (["--method", "eigencam", "-o", "e.tflite"], "needs an SVD")):
+        result = run("export", *args, cwd=tmp_path)
+        assert_one_line_error(result, fragment)
+    assert (tmp_path / "taken.tflite").read_bytes() == b"mine"
