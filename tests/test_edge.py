@@ -175,3 +175,20 @@ def test_export_refuses_bad_outputs_before_loading(tmp_path):
         result = run("export", *args, cwd=tmp_path)
         assert_one_line_error(result, fragment)
     assert (tmp_path / "taken.tflite").read_bytes() == b"mine"
+
+
+def test_an_exported_model_on_ray_writes_what_it_writes_locally(exported, tmp_path):
+    import pandas as pd
+
+    write_clip(tmp_path / "clip.mp4", frames=40, fps=12, cut_every=15)
+    model = str(exported["f32"])
+    local = run("video", "clip.mp4", "-o", "local.mp4", "--model", model, "--results", "local.parquet", cwd=tmp_path)
+    assert local.returncode == 0, local.stderr
+    ray = run("video", "clip.mp4", "-o", "ray.mp4", "--model", model, "--results", "ray.parquet", "--ray",
+              "--chunk", "16", cwd=tmp_path)
+    assert ray.returncode == 0, ray.stderr
+    assert video_frame_count(tmp_path / "ray.mp4") == 40
+    ours, theirs = (pd.read_parquet(tmp_path / f"{n}.parquet").sort_values("frame") for n in ("ray", "local"))
+    assert ours["frame"].tolist() == list(range(40))
+    assert ours["class"].tolist() == theirs["class"].tolist()
+    assert (tmp_path / "ray.mp4").read_bytes() == (tmp_path / "local.mp4").read_bytes()

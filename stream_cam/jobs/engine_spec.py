@@ -35,13 +35,13 @@ class EngineSpec:
     def needs_tensorflow(self) -> bool:
         return not is_tflite(self.model)
 
-    def build(self) -> "Explainer":
+    def build(self, threads: int | None = None) -> "Explainer":
         """Load the model and build its explainer: the compiled engine (imports TensorFlow), or
         LiteRT for an exported ``.tflite`` file (no TensorFlow)."""
         if not self.needs_tensorflow:
             from ..engine.litert import LiteRTExplainer
 
-            return LiteRTExplainer(self.model)
+            return LiteRTExplainer(self.model, threads)
         from ..engine.methods import build_method
         from ..models.loader import load_model
 

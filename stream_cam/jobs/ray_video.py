@@ -82,11 +82,12 @@ class ChunkWorker:
         from ..tf_runtime import import_tensorflow, quiet_opencv
 
         quiet_opencv()
-        tf = import_tensorflow()
-        # One worker per core: TensorFlow's own thread pools would otherwise fight over the cores.
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-        self.cam = spec.build()
+        if spec.needs_tensorflow:  # an exported .tflite model runs on LiteRT, without TensorFlow
+            tf = import_tensorflow()
+            # One worker per core: TensorFlow's own thread pools would otherwise fight over the cores.
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        self.cam = spec.build(threads)
         self.options = options
 
     def pid(self) -> int:
