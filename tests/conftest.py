@@ -40,6 +40,16 @@ def lite0_cam(lite0):
 
 
 @pytest.fixture(scope="session")
+def lite0_tflite(lite0_cam, tmp_path_factory):
+    """The offline model's Grad-CAM exported for LiteRT (f32), once per session."""
+    from stream_cam.jobs.export import ExportOptions, run_export
+
+    report = run_export(lite0_cam, ExportOptions(tmp_path_factory.mktemp("export") / "lite0.tflite"))
+    assert report.top1_engine == report.top1_exported == 285
+    return report.path
+
+
+@pytest.fixture(scope="session")
 def photos():
     """Real photos shipped inside scikit-image, as uint8 RGB."""
     from stream_cam.sources.images import builtin_image

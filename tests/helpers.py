@@ -49,6 +49,34 @@ def start(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+# -- the light install: TensorFlow out of reach ------------------------------------------------
+
+NO_TENSORFLOW = (
+    "import sys, importlib.abc\n"
+    "class NoTensorFlow(importlib.abc.MetaPathFinder):\n"
+    "    def find_spec(self, name, path, target=None):\n"
+    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch'):\n"
+    "            raise ModuleNotFoundError(f'{name} is not installed here')\n"
+    "sys.meta_path.insert(0, NoTensorFlow())\n"
+    "from stream_cam.cli import main\n"
+    "code = main(sys.argv[1:])\n"
+    "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
+    "sys.exit(code)\n"
+)
+
+
+def run_without_tensorflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``stream-cam ARGS`` where importing TensorFlow (or Keras) fails, as on the light install."""
+    return subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=cwd, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
+
+
+def start_without_tensorflow(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=cwd, text=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) -> None:
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode != 0
@@ -123,6 +151,19 @@ def free_port() -> int:
 
 def get(url: str, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
     request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def post(url: str, body: dict, headers: dict | None = None, timeout: float = 10) -> tuple[int, bytes]:
+    """POST ``body`` as JSON; (status, body) also for an error status."""
+    import json
+
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()

@@ -8,16 +8,13 @@ top class stays.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from helpers import MAP_TOLERANCE, REPO, assert_one_line_error, run, tiny_cnn, write_clip
+from helpers import MAP_TOLERANCE, assert_one_line_error, run, run_without_tensorflow, tiny_cnn, write_clip
 from stream_cam.engine.export import EXPORTABLE, to_tflite
 from stream_cam.engine.litert import LiteRTExplainer
 from stream_cam.errors import InputError, ModelError
@@ -28,14 +25,10 @@ F16_TOLERANCE = 5e-2  # measured up to 1.1e-2 on the photos below
 
 
 @pytest.fixture(scope="module")
-def exported(lite0_cam, tmp_path_factory) -> dict[str, Path]:
-    folder = tmp_path_factory.mktemp("edge")
-    files = {}
-    for precision in ("f32", "f16"):
-        report = run_export(lite0_cam, ExportOptions(folder / f"lite0_{precision}.tflite", precision=precision))
-        assert report.top1_engine == report.top1_exported == 285
-        files[precision] = report.path
-    return files
+def exported(lite0_cam, lite0_tflite, tmp_path_factory) -> dict[str, Path]:
+    report = run_export(lite0_cam, ExportOptions(tmp_path_factory.mktemp("edge") / "lite0_f16.tflite", precision="f16"))
+    assert report.top1_engine == report.top1_exported == 285
+    return {"f32": lite0_tflite, "f16": report.path}
 
 
 @pytest.mark.parametrize("precision, bound", [("f32", MAP_TOLERANCE), ("f16", F16_TOLERANCE)])
@@ -112,25 +105,6 @@ def test_a_live_view_offers_only_the_exported_method(exported):
 
 
 # -- every command with a .tflite model, with TensorFlow out of reach ------------------------------
-
-NO_TENSORFLOW = (
-    "import sys, importlib.abc\n"
-    "class NoTensorFlow(importlib.abc.MetaPathFinder):\n"
-    "    def find_spec(self, name, path, target=None):\n"
-    "        if name.split('.')[0] in ('tensorflow', 'keras', 'tf_keras', 'jax', 'torch'):\n"
-    "            raise ModuleNotFoundError(f'{name} is not installed here')\n"
-    "sys.meta_path.insert(0, NoTensorFlow())\n"
-    "from stream_cam.cli import main\n"
-    "code = main(sys.argv[1:])\n"
-    "assert not any(m.split('.')[0] in ('tensorflow', 'keras') for m in sys.modules)\n"
-    "sys.exit(code)\n"
-)
-
-
-def run_without_tensorflow(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", NO_TENSORFLOW, *args], cwd=cwd, capture_output=True, text=True,
-                          env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=300)
-
 
 def test_every_command_runs_an_exported_model_without_tensorflow(exported, tmp_path):
     model = str(exported["f32"])

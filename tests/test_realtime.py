@@ -10,7 +10,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import first_mjpeg_frame, free_port, get, no_stream_threads, start, wait_for_lines, write_clip
+from helpers import first_mjpeg_frame, free_port, get, no_stream_threads, post, start, wait_for_lines, write_clip
 from stream_cam.engine.motion import MotionCompensator
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sinks.video import video_frame_count
@@ -173,19 +173,13 @@ def test_each_source_has_its_own_browser_stream(tmp_path):
         assert cv2.imdecode(np.frombuffer(streamed, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (64, 96)
         assert get(base + "snapshot/2.jpg")[0] == 404
         # A control can name its source.
-        reply = json.loads(get_post(base + "control", {"stream": 1, "rank": 2}))
+        status, body = post(base + "control", {"stream": 1, "rank": 2})
+        assert status == 200, body
+        reply = json.loads(body)
         assert reply["stream"] == 1 and reply["choice"] == {"rank": 2}
     finally:
         proc.terminate()
         proc.communicate(timeout=30)
-
-
-def get_post(url: str, body: dict) -> bytes:
-    import urllib.request
-
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return response.read()
 
 
 def test_motion_compensation_moves_a_stale_map_with_a_pan():

@@ -175,3 +175,31 @@ def test_several_sources_mosaic_tab_and_q(display, tmp_path):
     assert proc.returncode == 0, err
     for name in ("rec_0.mp4", "rec_1.mp4"):
         assert video_frame_count(tmp_path / name) > 10
+
+
+def test_kiosk_runs_an_exported_model_without_tensorflow(display, lite0_tflite, tmp_path):
+    """The light install's kiosk: the demo fullscreen on LiteRT, TensorFlow out of reach."""
+    from helpers import start_without_tensorflow
+
+    log = tmp_path / "log.jsonl"
+    proc = start_without_tensorflow("demo", "--kiosk", "--model", str(lite0_tflite), "--log", "log.jsonl",
+                                    cwd=tmp_path, env={"DISPLAY": display})
+    try:
+        wait_for_lines(log, 20, proc)
+        shot = screenshot(display, tmp_path / "kiosk.png")
+        assert shot.shape[:2] == (1024, 1280) and shot[:, -50:].max() > 0, "not fullscreen"
+        saturation = cv2.cvtColor(shot, cv2.COLOR_BGR2HSV)[..., 1]
+        assert (saturation > 150).mean() > 0.05, "no heatmap on the screen"
+        assert all(r["method"] == "gradcam" for r in records(log)[-5:])
+        press(display, "e")  # the method key stays on the exported method
+        wait_for_lines(log, len(records(log)) + 10, proc)
+        assert records(log)[-1]["method"] == "gradcam"
+        press(display, "Escape")
+        time.sleep(0.3)
+        press(display, "Escape")
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err

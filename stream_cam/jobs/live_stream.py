@@ -116,6 +116,7 @@ class LiveStream:
             recording=self.recording_path is not None, source=self.source.info.source,
             status=self.hud.current_status(), choice=choice_state(self.choice.choice, label),
             stream=self.index, heatmap_frame=explanation.frame.index, method=explanation.method,
+            methods=list(controls.methods),
         )
 
 

@@ -68,6 +68,9 @@ function render(next) {
   if (document.activeElement !== $("colormap")) $("colormap").value = state.colormap;
   if (document.activeElement !== $("method") && state.method) $("method").value = state.method;
   $("method").disabled = state.controls === false;
+  for (const option of $("method").options) {  // an exported model offers its one method
+    option.disabled = Array.isArray(state.methods) && state.methods.length > 0 && !state.methods.includes(option.value);
+  }
   $("pause").textContent = state.paused ? "Resume" : "Pause";
   const stops = GRADIENTS[state.colormap];
   $("legend").style.background = stops ? `linear-gradient(90deg, ${stops.join(", ")})` : "linear-gradient(90deg, #000, #fff)";
