@@ -17,7 +17,7 @@ import pytest
 from helpers import MAP_TOLERANCE, assert_one_line_error, run, run_without_tensorflow, tiny_cnn, write_clip
 from stream_cam.engine.export import EXPORTABLE, to_tflite
 from stream_cam.engine.litert import LiteRTExplainer
-from stream_cam.errors import InputError, ModelError
+from stream_cam.errors import InputError, ModelError, OutputError
 from stream_cam.jobs.export import ExportOptions, run_export
 from stream_cam.sinks.video import video_frame_count
 
@@ -145,7 +145,8 @@ def test_flags_that_an_exported_file_fixes_are_refused(exported, tmp_path, extra
 def test_export_refuses_bad_outputs_before_loading(tmp_path):
     (tmp_path / "taken.tflite").write_bytes(b"mine")
     for args, fragment in ((["-o", "x.onnx"], "NAME.tflite"), (["-o", "taken.tflite"], "exists"),
-                           (["--method", "eigencam", "-o", "e.tflite"], "needs an SVD")):
+                           (["--method", "eigencam", "-o", "e.tflite"], "needs an SVD"),
+                           (["--format", "savedmodel", "--precision", "f16", "-o", "sm"], "applies to --format tflite")):
         result = run("export", *args, cwd=tmp_path)
         assert_one_line_error(result, fragment)
     assert (tmp_path / "taken.tflite").read_bytes() == b"mine"
@@ -166,3 +167,23 @@ def test_an_exported_model_on_ray_writes_what_it_writes_locally(exported, tmp_pa
     assert ours["frame"].tolist() == list(range(40))
     assert ours["class"].tolist() == theirs["class"].tolist()
     assert (tmp_path / "ray.mp4").read_bytes() == (tmp_path / "local.mp4").read_bytes()
+
+
+def test_a_savedmodel_export_serves_the_engine_for_any_method(tmp_path, photos, rng):
+    """--format savedmodel keeps TensorFlow's ops: EigenCAM and heads with a ReLU export too."""
+    import tensorflow as tf
+
+    from stream_cam.engine.methods import EigenCAM
+
+    model = tiny_cnn(4, classes=5)
+    cam = EigenCAM(model, "last_conv")
+    report = run_export(cam, ExportOptions(tmp_path / "served", format="savedmodel"))
+    assert report.path.is_dir() and not list(tmp_path.glob(".*part*"))
+    explain = tf.saved_model.load(str(report.path)).signatures["explain"]
+    frame = rng.integers(0, 256, (1, 32, 32, 3), dtype=np.uint8)
+    out = explain(image=tf.constant(frame), target=tf.constant([[-1]], tf.int32))
+    ours = cam(frame)
+    assert int(out["classes"][0, 0]) == int(ours.class_indices[0])
+    assert np.abs(out["heatmaps"].numpy()[:, 0] - ours.heatmaps).max() <= MAP_TOLERANCE
+    with pytest.raises(OutputError, match="exists"):
+        run_export(cam, ExportOptions(report.path, format="savedmodel"))  # never over an existing folder

@@ -137,7 +137,7 @@ def test_a_damaged_input_fails_alone(clips, tmp_path):
     (tmp_path / "cut.avi").write_bytes(raw[: len(raw) * 6 // 10])
     readable = video_frame_count(tmp_path / "cut.avi")
     result = run("video", "garbage.mp4", "cut.avi", "good.mp4", "-o", "out", "--ray", "--chunk", "8",
-                 "--results", "r.parquet", cwd=tmp_path)
+                 "--workers", "1", "--results", "r.parquet", cwd=tmp_path)
     assert result.returncode == 3, result.stderr  # some inputs failed
     assert "Traceback" not in result.stderr
     assert any("garbage.mp4" in line and "error" in line for line in result.stderr.splitlines())

@@ -221,8 +221,9 @@ def _plan_export(args: argparse.Namespace, classes: list[int], address: Address 
 
     if is_tflite(args.model):
         raise InputError(f"{args.model} is already exported; give the model it was made from")
-    if args.method == "eigencam":
-        raise InputError("--method eigencam cannot be exported: it needs an SVD, which LiteRT does not have")
+    if args.method == "eigencam" and args.format == "tflite":
+        raise InputError("--method eigencam cannot be exported for LiteRT: it needs an SVD, which LiteRT does not "
+                         "have (--format savedmodel can)")
     options = ExportOptions(args.output, args.format, args.precision, args.overwrite)
     options.validate()
     return Plan("export", options, None, [])

@@ -67,7 +67,6 @@ def run_export(cam: CAM, options: ExportOptions) -> ExportReport:
     from ..engine.export import check_exportable, save_archive, to_tflite
 
     options.validate()
-    check_exportable(cam.method_name)
     if options.format == "savedmodel":
         tmp = options.output.with_name(f".{options.output.name}.part")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -78,6 +77,7 @@ def run_export(cam: CAM, options: ExportOptions) -> ExportReport:
             shutil.rmtree(tmp, ignore_errors=True)
         size = sum(f.stat().st_size for f in options.output.rglob("*") if f.is_file())
         return ExportReport(options.output, size)
+    check_exportable(cam.method_name)
     blob = to_tflite(cam, options.precision)
     tmp = temporary_path(options.output)
     try:
