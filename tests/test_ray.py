@@ -222,7 +222,9 @@ def test_ctrl_c_cancels_and_leaves_no_partial_file(cluster, tmp_path):
     assert proc.returncode == 130, err
     assert "run the same command with --resume" in err
     assert not list((tmp_path / "out").iterdir())  # no partial video, no temporary file
-    time.sleep(1.0)
+    deadline = time.monotonic() + 30
+    while worker_pids("ray::ChunkWorker") and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert not worker_pids("ray::ChunkWorker")  # the job's workers are gone
 
 
