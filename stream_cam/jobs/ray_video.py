@@ -178,7 +178,8 @@ class RayJob:
         self._check_workers()
         self.ready_s = time.perf_counter() - started
         self.idle = deque(self.workers)
-        self.active: dict[Any, _Task] = {}
+        self.active: dict[Any, _Task] = {}  # a running chunk's packet stream -> its task
+        self.reviving: dict[Any, Any] = {}  # a ping answered once a restarted worker is back -> the worker
         self.states: dict[Chunk, _ChunkState] = {}
         self.chunk_seconds: list[float] = []  # each chunk, from its start to its last packet
         self.write_s = 0.0  # the driver's time spent encoding
@@ -204,10 +205,16 @@ class RayJob:
                 return self.stop.requested
             while queue and self.idle and position[queue[0].chunk] < head + ahead:
                 self._start(queue.popleft())
-            if self.active:
-                ready, _ = self.ray.wait(list(self.active), num_returns=1, timeout=WAIT_S)
-                for generator in ready:
-                    retry = self._receive(generator, bar)
+            waiting = [*self.active, *self.reviving]
+            if not waiting and not self.idle:
+                raise OutputError("every Ray worker died; the finished videos are kept, run again with --resume")
+            if waiting:
+                ready, _ = self.ray.wait(waiting, num_returns=1, timeout=WAIT_S)
+                for item in ready:
+                    if item in self.reviving:
+                        self._revived(item)
+                        continue
+                    retry = self._receive(item, bar)
                     if retry is not None:
                         queue.appendleft(retry)
             head = self._write(order, head, queue)
@@ -243,7 +250,8 @@ class RayJob:
             state.finished, state.error = True, _cause(exc)
             return None
         except self.ray.exceptions.RayError as exc:  # the worker died (killed, out of memory, node lost)
-            self._free(generator, task)
+            # It is restarted by Ray (max_restarts); it takes work again once it answers a ping.
+            self._free(generator, task, alive=False)
             if task.chunk not in self.states:
                 return None
             if task.attempt >= MAX_ATTEMPTS:
@@ -261,9 +269,29 @@ class RayJob:
             bar.update(len(packet.images))
         return None
 
-    def _free(self, generator: Any, task: _Task) -> None:
+    def _free(self, generator: Any, task: _Task, alive: bool = True) -> None:
         del self.active[generator]
-        self.idle.append(task.worker)
+        if alive:
+            self.idle.append(task.worker)
+        else:
+            self._ping(task.worker)
+
+    def _ping(self, worker: Any) -> None:
+        """Ask a restarting worker for its pid; Ray holds the call until the worker is back."""
+        self.reviving[worker.pid.options(max_task_retries=-1).remote()] = worker
+
+    def _revived(self, ping: Any) -> None:
+        worker = self.reviving.pop(ping)
+        try:
+            self.ray.get(ping)
+        except self.ray.exceptions.ActorUnavailableError:
+            self._ping(worker)
+            return
+        except self.ray.exceptions.RayError as exc:  # out of restarts: the pool goes on without it
+            log.warning("a Ray worker is gone for good (%s); %d left", _cause(exc),
+                        len(self.idle) + len(self.active) + len(self.reviving))
+            return
+        self.idle.append(worker)
 
     def _write(self, order: list[Chunk], head: int, queue: deque) -> int:
         """Write every packet that is next in line; finish each video after its last chunk."""
