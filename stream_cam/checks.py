@@ -4,6 +4,8 @@ so a value means the same and fails with the same words everywhere."""
 
 from __future__ import annotations
 
+import importlib.util
+
 import math
 
 from .errors import InputError
@@ -56,3 +58,11 @@ def check_count(value: object, upper: int, name: str = "value") -> int:
     if number is None or not 1 <= number <= upper:
         raise InputError(f"{name} must be a whole number from 1 to {upper}, got {value!r}")
     return number
+
+
+def installed(package: str) -> bool:
+    """Whether ``package`` can be imported here, without importing it."""
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False

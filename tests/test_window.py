@@ -5,12 +5,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -61,6 +63,17 @@ def screenshot(display: str, path: Path) -> np.ndarray:
     return cv2.imread(str(path))
 
 
+@contextlib.contextmanager
+def stopped(proc: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """The process, killed on the way out if a check failed before it ended."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
 def records(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
@@ -68,9 +81,8 @@ def records(path: Path) -> list[dict]:
 def test_window_keys_hud_and_heatmap(display, tmp_path):
     write_clip(tmp_path / "clip.mp4", frames=60, fps=15, size=(480, 360))
     log = tmp_path / "log.jsonl"
-    proc = start("live", "--source", "clip.mp4", "--loop", "--log", "log.jsonl", "--smooth", "0",
-                 cwd=tmp_path, env={"DISPLAY": display})
-    try:
+    with stopped(start("live", "--source", "clip.mp4", "--loop", "--log", "log.jsonl", "--smooth", "0",
+                       cwd=tmp_path, env={"DISPLAY": display})) as proc:
         wait_for_lines(log, 8, proc)
 
         # What a person sees: the HUD (yellow highlighted class, dark panel) and a jet heatmap.
@@ -104,10 +116,6 @@ def test_window_keys_hud_and_heatmap(display, tmp_path):
         # q quits.
         press(display, "q")
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     recordings = list(tmp_path.glob("stream_cam_*.mp4"))
     assert len(recordings) == 1 and video_frame_count(recordings[0]) >= 8
@@ -117,9 +125,8 @@ def test_kiosk_survives_a_lost_source(display, tmp_path):
     source = write_clip(tmp_path / "src.mp4", frames=20, fps=15, size=(480, 360))
     hidden = tmp_path / "away.mp4"
     log = tmp_path / "log.jsonl"
-    proc = start("live", "--kiosk", "--source", "src.mp4", "--log", "log.jsonl", cwd=tmp_path,
-                 env={"DISPLAY": display})
-    try:
+    with stopped(start("live", "--kiosk", "--source", "src.mp4", "--log", "log.jsonl", cwd=tmp_path,
+                       env={"DISPLAY": display})) as proc:
         wait_for_lines(log, 5, proc)
         source.rename(hidden)  # the source is cut: the file plays out, then cannot be reopened
         time.sleep(4)
@@ -137,10 +144,6 @@ def test_kiosk_survives_a_lost_source(display, tmp_path):
         time.sleep(0.3)  # as a person presses twice (OpenCV's Qt loop can merge keys sent together)
         press(display, "Escape")  # Esc twice: the deliberate way out
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
 
 
@@ -148,9 +151,8 @@ def test_several_sources_mosaic_tab_and_q(display, tmp_path):
     write_clip(tmp_path / "a.mp4", frames=60, fps=15, size=(320, 240))
     write_clip(tmp_path / "b.mp4", frames=60, fps=15, size=(320, 240), cut_every=20)
     log = tmp_path / "log.jsonl"
-    proc = start("live", "--source", "a.mp4", "--source", "b.mp4", "--loop", "--log", "log.jsonl",
-                 "--record", "rec.mp4", "--smooth", "0", cwd=tmp_path, env={"DISPLAY": display})
-    try:
+    with stopped(start("live", "--source", "a.mp4", "--source", "b.mp4", "--loop", "--log", "log.jsonl",
+                       "--record", "rec.mp4", "--smooth", "0", cwd=tmp_path, env={"DISPLAY": display})) as proc:
         wait_for_lines(log, 20, proc)
         shot = screenshot(display, tmp_path / "mosaic.png")
         content = shot[(shot.sum(axis=2) > 0).any(axis=1)][:, (shot.sum(axis=2) > 0).any(axis=0)]
@@ -168,10 +170,6 @@ def test_several_sources_mosaic_tab_and_q(display, tmp_path):
         assert all(r["explained"]["index"] == r["top"][0]["index"] for r in zeros[-3:])
         press(display, "q")
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err
     for name in ("rec_0.mp4", "rec_1.mp4"):
         assert video_frame_count(tmp_path / name) > 10
@@ -182,9 +180,8 @@ def test_kiosk_runs_an_exported_model_without_tensorflow(display, lite0_tflite, 
     from helpers import start_without_tensorflow
 
     log = tmp_path / "log.jsonl"
-    proc = start_without_tensorflow("demo", "--kiosk", "--model", str(lite0_tflite), "--log", "log.jsonl",
-                                    cwd=tmp_path, env={"DISPLAY": display})
-    try:
+    with stopped(start_without_tensorflow("demo", "--kiosk", "--model", str(lite0_tflite), "--log", "log.jsonl",
+                                          cwd=tmp_path, env={"DISPLAY": display})) as proc:
         wait_for_lines(log, 20, proc)
         shot = screenshot(display, tmp_path / "kiosk.png")
         assert shot.shape[:2] == (1024, 1280) and shot[:, -50:].max() > 0, "not fullscreen"
@@ -198,8 +195,4 @@ def test_kiosk_runs_an_exported_model_without_tensorflow(display, lite0_tflite, 
         time.sleep(0.3)
         press(display, "Escape")
         out, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
     assert proc.returncode == 0, err

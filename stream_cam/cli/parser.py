@@ -11,6 +11,7 @@ from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS, METHOD_NAMES
 from ..errors import InputError
 from ..jobs.chunks import DEFAULT_CHUNK
+from ..jobs.export import FORMATS as EXPORT_FORMATS, PRECISIONS as EXPORT_PRECISIONS
 from ..keys import keys_epilog
 from ..models.preprocessing import SCALINGS
 from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
@@ -229,9 +230,9 @@ def build_parser() -> OneLineParser:
                     "scorecam, on models whose head after the target layer is pooling and dense layers.")
     export.add_argument("-o", "--output", type=Path, required=True, metavar="FILE.tflite",
                         help="the file to write (a new folder for --format savedmodel)")
-    export.add_argument("--format", choices=("tflite", "savedmodel"), default="tflite",
+    export.add_argument("--format", choices=EXPORT_FORMATS, default="tflite",
                         help="tflite (LiteRT, default) or a TensorFlow SavedModel")
-    export.add_argument("--precision", choices=("f32", "f16"), default="f32",
+    export.add_argument("--precision", choices=EXPORT_PRECISIONS, default="f32",
                         help="f16 halves the file; the heatmaps move by about 1e-2 (see README)")
     export.add_argument("--overwrite", action="store_true", help="replace an existing file")
     _add_model_options(export)

@@ -9,11 +9,11 @@ created here; outputs and folders appear only once the run starts.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..checks import installed
 from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
 from ..jobs.live import LiveOptions
@@ -68,7 +68,7 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     check_model_name(args.model)
     if is_tflite(args.model):
         return _check_tflite(args)
-    if not _tensorflow_installed():
+    if not installed("tensorflow"):
         raise InputError(f"TensorFlow is not installed, so --model {args.model} cannot run here (a light kiosk "
                          "install?); this install runs exported models: --model FILE.tflite, made with "
                          "'stream-cam export' where TensorFlow is installed")
@@ -82,13 +82,6 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     if args.labels is not None:
         return read_label_file(args.labels)
     return builtin_labels(args.model)
-
-
-def _tensorflow_installed() -> bool:
-    try:
-        return importlib.util.find_spec("tensorflow") is not None
-    except (ImportError, ValueError):
-        return False
 
 
 def _check_tflite(args: argparse.Namespace) -> list[str]:

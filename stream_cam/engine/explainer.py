@@ -12,6 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..frames import MAX_RANK  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 from ..models.preprocessing import as_batch
 from .registry import METHOD_NAMES
 
@@ -54,6 +55,21 @@ class Explainer:
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         raise NotImplementedError
+
+    def _ranks(self, k: int) -> int:
+        """How many ranks a call for K targets can resolve."""
+        return min(max(k, MAX_RANK), self.num_classes)
+
+    def check_targets(self, images: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """``targets`` as int32 ``(N, K)``: class indices in range, or -r with r within reach."""
+        targets = np.asarray(targets, np.int32)
+        if targets.ndim != 2 or len(targets) != len(images):
+            raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
+        k = targets.shape[1]
+        if (targets >= self.num_classes).any() or (targets < -self._ranks(k)).any():
+            bad = int(targets.max() if (targets >= self.num_classes).any() else targets.min())
+            raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
+        return targets
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         raise NotImplementedError

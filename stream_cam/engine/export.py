@@ -26,30 +26,13 @@ from typing import Any
 import numpy as np
 
 from ..errors import ModelError
+from ..models.preprocessing import SCALINGS
 from .gradcam import CAM
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
 EXPORTABLE = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam")
-PRECISIONS = ("f32", "f16")
-
-
-def _scale(tf: Any, x: Any, scaling: str) -> Any:
-    """The model's input scaling, as models.preprocessing.SCALINGS computes it, in TensorFlow ops."""
-    if scaling == "none":
-        return x
-    if scaling == "-1..1":
-        return x * (1 / 127.5) + (-1.0)
-    if scaling == "0..1":
-        return x * (1 / 255.0)
-    if scaling == "lite":
-        return x * (1 / 128.0) + (-127.0 / 128.0)
-    if scaling == "caffe":
-        return x[..., ::-1] - tf.constant([103.939, 116.779, 123.68], tf.float32)
-    if scaling == "torch":
-        return (x / 255.0 - tf.constant([0.485, 0.456, 0.406])) / tf.constant([0.229, 0.224, 0.225])
-    raise ModelError(f"cannot export the input scaling {scaling!r}")
 
 
 def describe(cam: CAM, precision: str) -> dict:
@@ -75,7 +58,7 @@ def save_archive(cam: CAM, folder: Path, precision: str) -> None:
     info = np.frombuffer(json.dumps(describe(cam, precision)).encode(), np.uint8)
 
     def explain(image: Any, target: Any) -> dict:
-        x = _scale(tf, tf.cast(image, tf.float32), cam.model.scaling)
+        x = SCALINGS[cam.model.scaling](tf.cast(image, tf.float32))  # the same table as the engine's input
         probabilities, classes, heatmaps = cam._compute(x, target, 1)
         # The description rides along as a constant output: a second signature would be its own
         # subgraph, and LiteRT applies XNNPACK to the first one only (6x slower measured).

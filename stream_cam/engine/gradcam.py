@@ -17,8 +17,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
-from ..frames import MAX_RANK  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
 from ..models.loaded import LoadedModel
 from .explainer import CAMResult, ClassSpec, Explainer  # noqa: F401 - ClassSpec is part of the API here
 from .graph import build_cam_model
@@ -126,10 +124,6 @@ class CAM(Explainer):
         probabilities = self._head.probabilities(logits)
         return probabilities, chosen, tf.stack(heatmaps, axis=1)
 
-    def _ranks(self, k: int) -> int:
-        """How many ranks a graph for K targets can resolve."""
-        return min(max(k, MAX_RANK), self.num_classes)
-
     # -- public calls -------------------------------------------------------
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         """Run the compiled graph on already-preprocessed input.
@@ -139,14 +133,8 @@ class CAM(Explainer):
         r-th most likely class (r <= max(K, 5)). Heatmaps come back as ``(N, K, h, w)``.
         """
         tf = self._tf
-        targets = np.asarray(targets, np.int32)
-        if targets.ndim != 2 or len(targets) != len(images):
-            raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
-        k = targets.shape[1]
-        if (targets >= self.num_classes).any() or (targets < -self._ranks(k)).any():
-            bad = int(targets.max() if (targets >= self.num_classes).any() else targets.min())
-            raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
-        fn = self._graph(k)
+        targets = self.check_targets(images, targets)
+        fn = self._graph(targets.shape[1])
         probabilities, chosen, heatmaps = fn(tf.convert_to_tensor(images, tf.float32), tf.constant(targets))
         return CAMResult(heatmaps.numpy(), probabilities.numpy(), chosen.numpy())
 

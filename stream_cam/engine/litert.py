@@ -12,8 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
-from ..frames import MAX_RANK
 from ..models.tflite import TFLiteModel
 from .explainer import CAMResult, Explainer
 
@@ -36,13 +34,7 @@ class LiteRTExplainer(Explainer):
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         """``images``: uint8 ``(N, h, w, 3)`` from ``model.preprocess``; ``targets`` as for CAM.explain."""
-        targets = np.asarray(targets, np.int32)
-        if targets.ndim != 2 or len(targets) != len(images):
-            raise InputError(f"targets must be shaped (N, K) with N={len(images)}, got {targets.shape}")
-        ranks = min(max(targets.shape[1], MAX_RANK), self.num_classes)
-        if (targets >= self.num_classes).any() or (targets < -ranks).any():
-            bad = int(targets.max() if (targets >= self.num_classes).any() else targets.min())
-            raise InputError(f"class index {bad} is out of range: the model has classes 0..{self.num_classes - 1}")
+        targets = self.check_targets(images, targets)
         images = np.asarray(images, np.uint8)
         probabilities, chosen, heatmaps = [], [], []
         for image, row in zip(images, targets):

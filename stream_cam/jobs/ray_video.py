@@ -18,7 +18,6 @@ The data path:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import logging
 import os
 import sys
@@ -30,6 +29,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ..checks import installed
 from ..errors import InputError, OutputError
 from ..sinks.files import publish, temporary_path
 from ..sinks.results import ResultsTable, results_row
@@ -39,8 +39,8 @@ from ..sources.readers import VideoInfo, open_reader
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
 from .signals import StopSignals
-from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, prepare_job, progress_bar,
-                    report)
+from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, open_video_file, prepare_job,
+                    progress_bar, report)
 
 log = logging.getLogger(__name__)
 
@@ -51,11 +51,7 @@ WAIT_S = 0.5  # how often the driver looks at Ctrl-C while it waits for packets
 
 
 def check_ray_available() -> None:
-    try:
-        found = importlib.util.find_spec("ray") is not None
-    except (ImportError, ValueError):
-        found = False
-    if not found:
+    if not installed("ray"):
         raise InputError(RAY_MISSING)
 
 
@@ -376,10 +372,8 @@ def _cause(exc: Exception) -> str:
 
 def _probe(spec: str) -> VideoInfo:
     """The input's size, fps and frame count, read on the driver to plan the chunks."""
-    reader = open_reader(spec)
+    reader = open_video_file(spec)
     reader.release()
-    if reader.info.live:
-        raise InputError(f"{reader.info.source} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
     return reader.info
 
 

@@ -356,11 +356,16 @@ def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOpti
     return results
 
 
-def _one_video(cam: CAM, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
-               table: ResultsTable | None) -> VideoResult:
+def open_video_file(spec: str) -> Reader:
+    """A reader on a video file; a camera or stream is refused (it has no end to process up to)."""
     reader = open_reader(spec)
     if reader.info.live:
         reader.release()
         shown = reader.info.source  # redacted
         raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
-    return process_video(cam, reader, path, options, stop, results=table, name=spec)
+    return reader
+
+
+def _one_video(cam: CAM, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
+               table: ResultsTable | None) -> VideoResult:
+    return process_video(cam, open_video_file(spec), path, options, stop, results=table, name=spec)

@@ -22,7 +22,8 @@ def _affine(scale: float, offset: float) -> Callable[[np.ndarray], np.ndarray]:
     return apply
 
 
-# name -> function of a float32 RGB batch in 0..255 (may work in place).
+# name -> function of a float32 RGB batch in 0..255 (may work in place). The same functions take
+# TensorFlow tensors (then nothing is in place): the exported explainer scales its input with them.
 SCALINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "none": lambda x: x,
     "-1..1": _affine(1 / 127.5, -1.0),

@@ -11,11 +11,11 @@ the job ends: never half a table under the final name, never over a file without
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from ..checks import installed
 from ..errors import InputError, OutputError
 from .files import check_output_path, publish, temporary_path
 from .worker import Annotated, frame_record
@@ -47,7 +47,7 @@ def check_results_path(path: Path, overwrite: bool) -> None:
     """Before any work: pyarrow is there, the name ends in .parquet, and nothing is overwritten."""
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         raise OutputError(f"--results {path}: the table is written as Parquet; name it {path.stem}.parquet")
-    if importlib.util.find_spec("pyarrow") is None:
+    if not installed("pyarrow"):
         raise InputError('--results needs pyarrow: pip install pyarrow (or pip install "stream-cam[ray]")')
     check_output_path(path, overwrite)
 
@@ -128,8 +128,8 @@ class ResultsTable:
             self._writer.write_table(pa.Table.from_pylist(self._pending, schema=self._schema))
         self._pending = []
 
-    def close(self, publish_it: bool = True) -> Path | None:
-        """Finish the file and give it its final name (or drop it); returns where it is."""
+    def close(self) -> Path | None:
+        """Finish the file and give it its final name; returns where it is."""
         if self._writer is None:
             return None
         try:
@@ -137,9 +137,6 @@ class ResultsTable:
         finally:
             writer, self._writer = self._writer, None
             writer.close()
-        if not publish_it:
-            self._tmp.unlink(missing_ok=True)
-            return None
         return publish(self._tmp, self.path, self._overwrite)
 
 
