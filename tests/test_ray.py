@@ -254,3 +254,12 @@ def test_without_ray_installed_the_flag_says_how_to_install(clips, tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert_one_line_error(result, 'pip install "stream-cam[ray]"')
+
+
+def test_a_cluster_address_with_a_password_is_never_shown(clips, tmp_path):
+    # Nothing listens on this port: joining fails, and the one error line masks the password.
+    address = f"ray://admin:hunter2@127.0.0.1:{free_port()}"
+    result = run("video", str(clips / "pan.mp4"), "-o", "o.mp4", "--ray", address, cwd=tmp_path, timeout=180)
+    assert_one_line_error(result, "cannot join the Ray cluster", "ray://admin:***@127.0.0.1")
+    assert "hunter2" not in result.stdout + result.stderr
+    assert not (tmp_path / "o.mp4").exists()

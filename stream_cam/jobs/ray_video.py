@@ -22,6 +22,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ import numpy as np
 
 from ..checks import installed
 from ..errors import InputError, OutputError
+from ..redact import redact
 from ..sinks.files import publish, temporary_path
 from ..sinks.results import ResultsTable, results_row
 from ..sinks.video import VideoSink
@@ -146,15 +148,20 @@ def connect(address: str) -> Iterator[Any]:
 
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     try:
-        if address == LOCAL:
-            ray.init(num_cpus=os.cpu_count() or 1, **settings)
-        else:
-            ray.init(address=address, **settings)
+        with warnings.catch_warnings():  # Ray's own warnings would repeat, in several lines, the one we give
+            warnings.simplefilter("ignore")
+            if address == LOCAL:
+                ray.init(num_cpus=os.cpu_count() or 1, **settings)
+            else:
+                ray.init(address=address, **settings)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         hint = ("start one with 'ray start --head' and give the address it prints, or use --ray alone; a cluster "
                 "with token authentication (Ray's default) also needs RAY_AUTH_MODE=token here, and its token "
                 "in ~/.ray/auth_token or RAY_AUTH_TOKEN")
-        raise InputError(f"--ray {address}: cannot join the Ray cluster ({exc}); {hint}") from exc
+        # A ray:// address may carry a password: neither it nor Ray's message (which repeats it) is shown as is.
+        shown = redact(address)
+        reason = str(exc).replace(address, shown)
+        raise InputError(f"--ray {shown}: cannot join the Ray cluster ({reason}); {hint}") from exc
     try:
         yield ray
     finally:
