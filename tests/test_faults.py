@@ -162,8 +162,11 @@ def test_truncated_video_keeps_every_readable_frame(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_while_loading_exits_promptly(tmp_path, signum):
     write_clip(tmp_path / "clip.mp4", frames=10)
-    proc = start("video", "clip.mp4", "-o", "out.mp4", cwd=tmp_path)
-    time.sleep(1.5)  # TensorFlow is still importing, or the model loading
+    proc = start("video", "clip.mp4", "-o", "out.mp4", "-v", cwd=tmp_path)
+    for line in proc.stderr:  # wait until it says it is loading (TensorFlow's import takes seconds)
+        if "loading the model" in line:
+            break
+    time.sleep(0.2)
     sent = time.monotonic()
     proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)

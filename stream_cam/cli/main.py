@@ -164,6 +164,7 @@ def _run(args: argparse.Namespace) -> int:
     # 2. TensorFlow, quietly, before anything imports Keras (not for an exported .tflite model,
     #    which LiteRT runs); then the model and its explainer.
     spec = EngineSpec.from_args(args)
+    log.info("loading the model %s (%s)", spec.model, "TensorFlow" if spec.needs_tensorflow else "LiteRT")
     if spec.needs_tensorflow:
         from ..tf_runtime import import_tensorflow
 
