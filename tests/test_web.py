@@ -81,14 +81,14 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             page.goto(base + (f"?token={token}" if token else ""))
             if token:  # the token leaves the address bar and the page at once
                 assert page.url == base and token not in page.content()
-            page.wait_for_function("document.getElementById('view').naturalWidth > 0", timeout=30000)
+            page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=30000)
             # The image updates: the stream delivers new frames.
             first = page.locator("#view").screenshot()
             time.sleep(1.0)
             second = page.locator("#view").screenshot()
             assert first != second
             # The top-k list shows class names from the live state.
-            page.wait_for_function("document.querySelectorAll('#topk li').length >= 5", timeout=30000)
+            page.wait_for_function("() => document.querySelectorAll('#topk li').length >= 5", timeout=30000)
             labels = page.locator("#topk .label").all_inner_texts()
             assert all(any(c.isalpha() for c in label) for label in labels)
             assert page.locator("#topk li.explained").count() == 1
@@ -96,11 +96,11 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             assert page.locator("#error").inner_text() == ""
             # Alpha through the page changes the next frames.
             page.locator("#alpha").fill("1")
-            page.wait_for_function("document.getElementById('alpha-value').textContent === '1.00'")
+            page.wait_for_function("() => document.getElementById('alpha-value').textContent === '1.00'")
             time.sleep(0.5)
             all_heat = saturation(get(base + "snapshot.jpg", auth)[1])
             page.locator("#alpha").fill("0")
-            page.wait_for_function("document.getElementById('alpha-value').textContent === '0.00'")
+            page.wait_for_function("() => document.getElementById('alpha-value').textContent === '0.00'")
             time.sleep(0.5)
             no_heat = saturation(get(base + "snapshot.jpg", auth)[1])
             assert json.loads(get(base + "state", auth)[1])["alpha"] == 0.0
@@ -316,8 +316,8 @@ def test_page_of_an_exported_model_offers_its_one_method(lite0_tflite, tmp_path)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
                 page.goto(base)
-                page.wait_for_function("document.getElementById('view').naturalWidth > 0", timeout=30000)
-                page.wait_for_function("document.querySelectorAll('#method option:disabled').length === 6",
+                page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=30000)
+                page.wait_for_function("() => document.querySelectorAll('#method option:disabled').length === 6",
                                        timeout=30000)
                 enabled = page.eval_on_selector_all("#method option:not(:disabled)", "o => o.map(x => x.value)")
                 assert enabled == ["gradcam"]

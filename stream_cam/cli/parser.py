@@ -113,7 +113,13 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("browser view")
     group.add_argument("--serve", metavar="[HOST:]PORT",
                        help="serve a live page at http://HOST:PORT/ (host 127.0.0.1 unless given)")
-    group.add_argument("--token", help="required when serving beyond loopback; viewers add ?token=...")
+    group.add_argument("--token", help="required when serving beyond loopback; viewers add ?token=... "
+                                       "(shown by ps: prefer --token-file or STREAM_CAM_TOKEN)")
+    group.add_argument("--token-file", type=Path, metavar="FILE",
+                       help="read the token from the first line of FILE (or set the STREAM_CAM_TOKEN variable)")
+    group.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                       help="also answer requests addressed to host NAME (localhost and IP addresses always "
+                            "are; other names are refused, against DNS rebinding); repeat for several")
 
 
 def build_parser() -> OneLineParser:

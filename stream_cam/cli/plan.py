@@ -9,6 +9,7 @@ created here; outputs and folders appear only once the run starts.
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,11 +106,36 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
     return info["labels"]
 
 
+TOKEN_VARIABLE = "STREAM_CAM_TOKEN"
+
+
+def _read_token(args: argparse.Namespace) -> str | None:
+    """The token from --token, --token-file or $STREAM_CAM_TOKEN (in that order), or None."""
+    if getattr(args, "token", None):
+        if getattr(args, "token_file", None) is not None:
+            raise InputError("give the token once: --token or --token-file")
+        return args.token
+    path = getattr(args, "token_file", None)
+    if path is not None:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--token-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
+        token = lines[0].strip() if lines else ""
+        if not token:
+            raise InputError(f"--token-file {path}: the first line is empty; put the token there")
+        return token
+    return os.environ.get(TOKEN_VARIABLE, "").strip() or None
+
+
 def _serve_address(args: argparse.Namespace) -> Address | None:
     if getattr(args, "serve", None) is None:
-        if getattr(args, "token", None):
+        if getattr(args, "token", None) or getattr(args, "token_file", None) is not None:
             raise InputError("--token goes with --serve")
+        if getattr(args, "allow_host", None):
+            raise InputError("--allow-host goes with --serve")
         return None
+    args.token = _read_token(args)
     address = parse_address(args.serve)
     check_token(address, args.token)
     probe_port(address)  # a port in use fails now, not after loading the model
@@ -118,7 +144,8 @@ def _serve_address(args: argparse.Namespace) -> Address | None:
 
 def _stream_values(args: argparse.Namespace, classes: list[int], address: Address | None) -> dict:
     return dict(alpha=args.alpha, colormap=args.colormap, top_k=args.top_k, classes=classes, smooth=args.smooth,
-                log=args.log, codec=args.codec, overwrite=args.overwrite, serve=address, token=args.token)
+                log=args.log, codec=args.codec, overwrite=args.overwrite, serve=address, token=args.token,
+                allow_hosts=tuple(getattr(args, "allow_host", ()) or ()))
 
 
 def _plan_image(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:

@@ -184,7 +184,8 @@ class LiveRun:
                     hubs = [Broadcaster() for _ in self.streams]
                     for stream, hub in zip(self.streams, hubs):
                         stream.hub = hub
-                    resources.enter_context(WebServer(options.serve, hubs, self.apply_control, options.token))
+                    resources.enter_context(WebServer(options.serve, hubs, self.apply_control, options.token,
+                                                                   options.allow_hosts))
                     print(f"browser view: {options.serve.url}", flush=True)
                 window = None
                 if options.window:

@@ -38,6 +38,7 @@ class StreamOptions:
     log: Path | None = None  # one JSON line per frame
     serve: Address | None = None  # the browser view
     token: str | None = None
+    allow_hosts: Sequence[str] = ()  # host names the browser view answers to, beyond localhost and IPs
 
     def validate(self) -> None:
         """Raise InputError/OutputError for any value that cannot work, before any work starts."""

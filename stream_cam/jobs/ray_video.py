@@ -18,9 +18,11 @@ The data path:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import sys
+import tempfile
 import time
 import warnings
 from collections import deque
@@ -37,7 +39,7 @@ from ..sinks.files import publish, temporary_path
 from ..sinks.results import ResultsTable, results_row
 from ..sinks.video import VideoSink
 from ..sources.pumps import OrderedFrames
-from ..sources.readers import VideoInfo, open_reader
+from ..sources.readers import VideoInfo, count_frames, open_reader
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
 from .signals import StopSignals
@@ -142,25 +144,61 @@ class _ChunkState:
 
 
 @contextlib.contextmanager
+def _stderr_captured() -> Iterator[Any]:
+    """Route this process's stderr (file descriptor 2: Ray's C++ core writes there) to a temporary
+    file while joining a cluster; yields the file, read back after."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _read_back(captured: Any) -> str:
+    captured.seek(0)
+    return captured.read(64 * 1024).decode(errors="replace")
+
+
+AUTH_WORDS = ("authentication", "auth_token", "auth token", "unauthenticated", "auth mode")
+
+
+@contextlib.contextmanager
 def connect(address: str) -> Iterator[Any]:
     """Join the cluster at ``address``, or start a local one on this machine's cores; leave it after."""
     import ray
 
     settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    # A ray:// address may carry a password: neither it nor Ray's message (which repeats it) is shown as is.
+    shown = redact(address)
+    said = ""
     try:
         with warnings.catch_warnings():  # Ray's own warnings would repeat, in several lines, the one we give
             warnings.simplefilter("ignore")
             if address == LOCAL:
                 ray.init(num_cpus=os.cpu_count() or 1, **settings)
             else:
-                ray.init(address=address, **settings)
+                with _stderr_captured() as captured:  # Ray's core prints its own lines before it raises
+                    try:
+                        ray.init(address=address, **settings)
+                    finally:
+                        said = _read_back(captured)
+                if said.strip():
+                    log.debug("Ray said while joining %s: %s", shown, said.replace(address, shown))
     except (ConnectionError, RuntimeError, ValueError) as exc:
+        reason = str(exc).replace(address, shown)
+        if any(word in (said + reason).lower() for word in AUTH_WORDS) \
+                and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+            raise InputError(f"--ray {shown}: the cluster uses token authentication and this process does not: "
+                             "set RAY_AUTH_MODE=token, with the cluster's token in ~/.ray/auth_token or "
+                             "RAY_AUTH_TOKEN, and run again") from exc
         hint = ("start one with 'ray start --head' and give the address it prints, or use --ray alone; a cluster "
                 "with token authentication (Ray's default) also needs RAY_AUTH_MODE=token here, and its token "
                 "in ~/.ray/auth_token or RAY_AUTH_TOKEN")
-        # A ray:// address may carry a password: neither it nor Ray's message (which repeats it) is shown as is.
-        shown = redact(address)
-        reason = str(exc).replace(address, shown)
         raise InputError(f"--ray {shown}: cannot join the Ray cluster ({reason}); {hint}") from exc
     try:
         yield ray
@@ -377,11 +415,23 @@ def _cause(exc: Exception) -> str:
     return text.splitlines()[-1] if text else type(exc).__name__
 
 
+# A header claiming more frames than this (about 4 days at 30 fps), or none, is not believed: the
+# driver counts the frames instead, so a lying header can neither stall nor exhaust the planning.
+MAX_BELIEVED_FRAMES = 10_000_000
+
+
 def _probe(spec: str) -> VideoInfo:
     """The input's size, fps and frame count, read on the driver to plan the chunks."""
     reader = open_video_file(spec)
     reader.release()
-    return reader.info
+    info = reader.info
+    if info.frame_count is None or info.frame_count > MAX_BELIEVED_FRAMES:
+        counted = count_frames(spec)
+        log.info("%s: the header says %s frames; counted %d", info.source, info.frame_count, counted)
+        if counted == 0:
+            raise InputError(f"{info.source}: no frame of it can be read")
+        info = dataclasses.replace(info, frame_count=counted)
+    return info
 
 
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
@@ -404,8 +454,7 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
                 raise
             results[position] = VideoResult(spec_, path, 0, 0.0, error=str(exc))
             continue
-        count = info.frame_count if info.frame_count is not None else sys.maxsize
-        chunks = plan_chunks(len(videos), count, cluster.chunk, options.batch, options.smooth)
+        chunks = plan_chunks(len(videos), info.frame_count or 0, cluster.chunk, options.batch, options.smooth)
         videos.append(_Video(position, spec_, path, info, chunks))
     table = open_results(options, [spec_ for spec_, skip in zip(inputs, done) if skip])
     stopped = ""

@@ -27,7 +27,7 @@ from ..frames import Explanation, Frame
 from ..pixels import StabilityMeter
 from ..render.frame import render_frame
 from ..render.hud import HudState
-from ..sinks.files import check_folder, check_output_path, make_folder, publish, temporary_path
+from ..sinks.files import check_folder, check_output_path, make_folder, occupied, publish, temporary_path
 from ..sinks.video import CODECS, VideoSink, check_codec
 from ..sinks.results import ResultsTable, VideoRows, check_results_path, read_rows_of
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
@@ -110,6 +110,8 @@ def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> 
         check_codec(options.codec, path)
         if looks_like_file or path.parent.is_dir():  # in a folder this run will create, nothing exists yet
             check_output_path(path, options.overwrite or options.resume)
+            if options.resume and not options.overwrite and occupied(path):
+                check_resumable(path)
     if options.log is not None and len(inputs) > 1:
         raise InputError("--log takes one input at a time")
     return paths
@@ -186,7 +188,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             sinks = resources.enter_context(SinkThread([VideoFileSink(video), *extra], maxsize=depth))
             frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare))
             if hub is not None:
-                resources.enter_context(WebServer(options.serve, hub, _view_only, options.token))
+                resources.enter_context(WebServer(options.serve, hub, _view_only, options.token, options.allow_hosts))
                 print(f"browser view: {options.serve.url}", flush=True)
             bar = progress_bar(info.frame_count, Path(info.source).name, options.progress)
             if bar is not None:
@@ -273,6 +275,22 @@ def progress_bar(total: int | None, name: str, enabled: bool):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", desc=name, file=sys.stderr, dynamic_ncols=True)
+
+
+def check_resumable(output: Path) -> None:
+    """``--resume`` redoes only what an earlier run left: a readable video file. Anything else at that
+    name (a link, notes, a damaged file) is the user's, and is refused unless ``--overwrite``."""
+    problem = "is a symbolic link" if output.is_symlink() else "is not a regular file" if not output.is_file() else ""
+    if not problem:
+        capture = cv2.VideoCapture(str(output))
+        try:
+            if not capture.isOpened() or not capture.grab():
+                problem = "is not a video an earlier run wrote"
+        finally:
+            capture.release()
+    if problem:
+        raise OutputError(f"--resume: {output} {problem}; nothing was replaced (pass --overwrite to replace it, "
+                          "or give another -o)")
 
 
 def is_complete(spec: str, output: Path) -> bool:

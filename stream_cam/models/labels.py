@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from pathlib import Path
 from typing import Sequence
 
+from ..checks import MAX_NAME_LENGTH
 from ..errors import InputError
 
 
@@ -47,24 +49,64 @@ def generic_labels(num_classes: int) -> list[str]:
     return [f"class {i}" for i in range(num_classes)]
 
 
-def resolve_class(spec: str | int, labels: Sequence[str]) -> int:
-    """Turn '285', 285 or 'Egyptian cat' (any synonym, any case) into a class index."""
-    text = str(spec).strip()
-    if text.lstrip("-").isdigit():
-        index = int(text)
-        if not 0 <= index < len(labels):
-            raise InputError(
-                f"class index {index} is out of range: this model has classes 0..{len(labels) - 1}"
-            )
-        return index
-    wanted = text.casefold()
+# Everyday words and the ImageNet names they mean (word matching finds the rest: "car" -> "sports car").
+EVERYDAY_WORDS = {
+    "bike": ("mountain bike", "bicycle-built-for-two", "motor scooter", "moped"),
+    "bicycle": ("mountain bike", "bicycle-built-for-two", "tricycle", "unicycle"),
+    "motorbike": ("moped", "motor scooter"), "motorcycle": ("moped", "motor scooter"),
+    "car": ("sports car", "convertible", "cab", "limousine", "minivan", "jeep", "racer", "beach wagon"),
+    "phone": ("cellular telephone", "dial telephone", "pay-phone", "iPod"),
+    "laptop": ("laptop", "notebook"), "tv": ("television", "screen", "monitor"),
+    "cup": ("cup", "coffee mug", "espresso"), "mug": ("coffee mug",), "coffee": ("espresso", "coffee mug"),
+}
+MAX_SUGGESTIONS = 6
+
+
+def _synonyms(labels: Sequence[str]) -> dict[str, int]:
+    """Every name of every class ('tabby, tabby cat' gives both), case-folded, to its index."""
     synonyms: dict[str, int] = {}
     for i, label in enumerate(labels):
         for name in [label, *label.split(",")]:
             synonyms.setdefault(name.strip().casefold(), i)
-    if wanted in synonyms:
-        return synonyms[wanted]
-    close = difflib.get_close_matches(wanted, list(synonyms), n=3, cutoff=0.6)
+    return synonyms
+
+
+def suggest_classes(wanted: str, labels: Sequence[str]) -> list[str]:
+    """Names a person may have meant: classes whose names contain the word, everyday words, then spelling."""
+    synonyms = _synonyms(labels)
+    words = [w for w in re.split(r"[\s_-]+", wanted.casefold()) if w]
+    names: list[str] = []
+    for alias in EVERYDAY_WORDS.get(wanted.casefold(), ()):
+        if alias.casefold() in synonyms:
+            names.append(alias.casefold())
+    for name in synonyms:
+        if words and all(re.search(rf"(?<![a-z]){re.escape(w)}(?![a-z])", name) for w in words):
+            names.append(name)
+    names += difflib.get_close_matches(wanted.casefold(), list(synonyms), n=3, cutoff=0.6)
+    unique: list[str] = []
+    seen: set[int] = set()
+    for name in names:
+        if synonyms[name] not in seen:
+            seen.add(synonyms[name])
+            unique.append(name)
+    return unique[:MAX_SUGGESTIONS]
+
+
+def resolve_class(spec: str | int, labels: Sequence[str]) -> int:
+    """Turn '285', 285 or 'Egyptian cat' (any synonym, any case) into a class index."""
+    text = str(spec).strip() if not isinstance(spec, int) or spec.bit_length() < 64 else "9" * 20
+    if len(text) > MAX_NAME_LENGTH:
+        raise InputError(f"class name is {len(text)} characters long; names have at most {MAX_NAME_LENGTH}")
+    if text.isascii() and text.lstrip("-").isdigit():
+        index = int(text) if len(text) < 20 else len(labels)
+        if not 0 <= index < len(labels):
+            raise InputError(f"class index {text[:20]} is out of range: this model has classes "
+                             f"0..{len(labels) - 1}")
+        return index
+    synonyms = _synonyms(labels)
+    if text.casefold() in synonyms:
+        return synonyms[text.casefold()]
+    close = suggest_classes(text, labels)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else \
         "; give a class index or a name from the model's labels"
-    raise InputError(f"unknown class name {text!r}{hint}")
+    raise InputError(f"unknown class name {text[:40]!r}{hint}")

@@ -13,6 +13,7 @@ import numpy as np
 from ..errors import InputError
 
 DEFAULT_COLORMAP = "jet"
+MAX_NAME = 64  # longer than any colormap's name: refused before the did-you-mean search
 
 
 def colormap_names() -> list[str]:
@@ -21,9 +22,15 @@ def colormap_names() -> list[str]:
     return sorted(colormaps)
 
 
-@lru_cache(maxsize=32)
 def colormap_lut(name: str = DEFAULT_COLORMAP, bgr: bool = True) -> np.ndarray:
     """A ``(256, 1, 3)`` uint8 table: heat level -> colour, BGR for OpenCV frames by default."""
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise InputError(f"unknown colormap {str(name)[:MAX_NAME]!r}...; see matplotlib's colormap list")
+    return _lut(name, bgr)
+
+
+@lru_cache(maxsize=32)
+def _lut(name: str, bgr: bool) -> np.ndarray:
     from matplotlib import colormaps
 
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 import numpy as np
@@ -22,12 +23,29 @@ def _current_umask() -> int:
 FILE_MODE = 0o666 & ~_current_umask()
 
 
+# How many other names publishing tries (name-2 ... name-N) before it gives up: every loop is bounded.
+MAX_FREE_NAMES = 10_000
+MAX_PUBLISH_ATTEMPTS = 100
+
+
+def occupied(path: Path) -> bool:
+    """True if anything has this name: a file, a folder, or a symbolic link (even a dangling one).
+
+    ``Path.exists()`` follows links, so a link to nowhere would look free while ``link()`` and
+    ``open(..., "x")`` refuse it; every output check uses this instead."""
+    return os.path.lexists(path)
+
+
 def check_output_path(path: Path, overwrite: bool) -> Path:
-    """Fail early, before any work, if ``path`` cannot or may not be written."""
-    if path.is_dir():
+    """Fail early, before any work, if ``path`` cannot or may not be written.
+
+    A symbolic link counts as an existing file (whether or not its target exists); with
+    ``--overwrite`` the link itself is replaced, never the file it points to."""
+    if path.is_dir() and not path.is_symlink():
         raise OutputError(f"{path} is a folder; give a file name")
-    if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+    if occupied(path) and not overwrite:
+        what = "is a symbolic link" if path.is_symlink() else "already exists"
+        raise OutputExistsError(f"{path} {what}; pass --overwrite to replace it")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"cannot write {path}: folder {parent} does not exist")
@@ -75,7 +93,7 @@ def _link_new(tmp: Path, path: Path) -> bool:
     except FileExistsError:
         return False
     except OSError:  # no hard links on this file system (FAT, some shares): a small race remains
-        if path.exists():
+        if occupied(path):
             return False
         os.replace(tmp, path)
         return True
@@ -96,12 +114,12 @@ def publish(tmp: Path, path: Path, overwrite: bool, elsewhere: bool = False) -> 
             return path
         if _link_new(tmp, path):
             return path
-        while elsewhere:
+        for _ in range(MAX_PUBLISH_ATTEMPTS if elsewhere else 0):
             candidate = next_free_path(path)
             if _link_new(tmp, candidate):
                 return candidate
-        raise OutputExistsError(f"{path} appeared while this run was writing it; nothing was replaced, "
-                                f"and this run's result is in {tmp}")
+        raise OutputExistsError(f"{path} appeared while this run was writing it (or no free name was found "
+                                f"beside it); nothing was replaced, and this run's result is in {tmp}")
     except OutputError:
         raise
     except OSError as exc:
@@ -109,14 +127,40 @@ def publish(tmp: Path, path: Path, overwrite: bool, elsewhere: bool = False) -> 
 
 
 def next_free_path(path: Path) -> Path:
-    """``path``, or ``name-2.ext``, ``name-3.ext``... whichever does not exist yet."""
-    if not path.exists():
+    """``path``, or ``name-2.ext``, ``name-3.ext``... whichever no file or link has yet."""
+    if not occupied(path):
         return path
-    for n in range(2, 10_000):
+    for n in range(2, MAX_FREE_NAMES):
         candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
-        if not candidate.exists():
+        if not occupied(candidate):
             return candidate
     raise OutputError(f"too many files named like {path}")
+
+
+def open_published(path: Path, overwrite: bool) -> tuple[Path, TextIO]:
+    """A text file that grows in place (a log): made under a temporary name, given its final name at
+    once (so it can be followed while it grows), and written through the open handle.
+
+    The rename replaces a link itself, never its target; without ``overwrite`` an existing name
+    (a dangling link too) is refused, as :func:`publish` refuses it."""
+    check_output_path(path, overwrite)
+    tmp = temporary_path(path)
+    try:
+        handle = tmp.open("w", encoding="utf-8")
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    try:
+        publish(tmp, path, overwrite)
+    except OutputExistsError:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    except OutputError:
+        handle.close()
+        tmp.unlink(missing_ok=True)
+        raise
+    return path, handle
 
 
 def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path:
@@ -134,8 +178,7 @@ def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path
             raise
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        tmp.unlink(missing_ok=True)
     return path
 
 

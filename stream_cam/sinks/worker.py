@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import OutputError
 from ..frames import Explanation, Frame
 from ..pixels import peak_xy
-from .files import check_output_path
+from .files import open_published
 
 log = logging.getLogger(__name__)
 
@@ -99,12 +99,11 @@ class JsonlLog:
 
     def __init__(self, path: str | Path, label: Callable[[int], str], overwrite: bool = False) -> None:
         self.path = Path(path)
-        check_output_path(self.path, overwrite)
         self._label = label
-        try:
-            self._file: TextIO | None = self.path.open("w" if overwrite else "x", encoding="utf-8")
-        except OSError as exc:
-            raise OutputError(f"cannot write log {self.path}: {exc.strerror}") from exc
+        # Made under a temporary name and renamed into place: a link at ``path`` is replaced, never
+        # written through; the file keeps growing under its final name, so it can be followed.
+        _, handle = open_published(self.path, overwrite)
+        self._file: TextIO | None = handle
         self.lines = 0
 
     def record(self, item: Annotated) -> dict:

@@ -102,6 +102,18 @@ class CaptureReader:
         self.capture.release()
 
 
+def count_frames(spec: str) -> int:
+    """The frames a file really has, by reading through it (its header may say 0, or 10**9)."""
+    capture = _open_capture(spec)
+    frames = 0
+    try:
+        while capture.grab():
+            frames += 1
+    finally:
+        capture.release()
+    return frames
+
+
 class ArrayReader:
     """Frames from a sequence or a callable ``index -> frame | None`` (demo clips, tests)."""
 

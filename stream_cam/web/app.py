@@ -13,22 +13,35 @@ concurrent streams are capped, control input is validated.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
+import logging
+import re
 from importlib import resources
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InputError
 from . import auth
 from .broadcast import Broadcaster
+from .guard import BodyTooLarge, HostPolicy, RequestGuard, content_security_policy
 from .state import ControlChange, parse_control
+
+log = logging.getLogger(__name__)
 
 MAX_STREAMS = 16
 BOUNDARY = "stream_cam_frame"
 STATE_PERIOD_S = 0.2  # the page's top-k updates at most 5 times a second
 
 
-def _page() -> str:
-    return resources.files(__package__).joinpath("static/index.html").read_text(encoding="utf-8")
+def _asset(name: str) -> str:
+    return resources.files(__package__).joinpath(f"static/{name}").read_text(encoding="utf-8")
+
+
+def _style_hashes(page: str) -> list[str]:
+    """The CSP hashes of the page's inline ``<style>`` blocks (the only inline content it has)."""
+    return [base64.b64encode(hashlib.sha256(block.encode()).digest()).decode()
+            for block in re.findall(r"<style>(.*?)</style>", page, flags=re.S)]
 
 
 def combined_state(hubs: Sequence[Broadcaster]) -> dict[str, Any]:
@@ -38,18 +51,21 @@ def combined_state(hubs: Sequence[Broadcaster]) -> dict[str, Any]:
 
 
 def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChange], dict[str, Any]],
-              token: str | None) -> Any:
+              token: str | None, allow_hosts: Iterable[str] = ()) -> Any:
     """The Starlette application over one :class:`Broadcaster` per source.
-    ``apply_control`` applies a parsed control and returns the new state."""
+    ``apply_control`` applies a parsed control and returns the new state; ``allow_hosts`` are the
+    host names (beyond localhost and IP addresses) requests may be addressed to."""
     from starlette.applications import Starlette
     from starlette.middleware import Middleware
-    from starlette.requests import Request
+    from starlette.requests import ClientDisconnect, Request
     from starlette.responses import (HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response,
                                      StreamingResponse)
     from starlette.routing import Route
 
     streams = {"open": 0}
     hub = hubs[0]
+    page, code = _asset("index.html"), _asset("app.js")  # read once, not per request
+    failures = auth.FailedAttempts()
 
     def hub_of(request: Request) -> Broadcaster | None:
         number = request.path_params.get("n", 0)
@@ -63,9 +79,17 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
 
         async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
             if token and scope["type"] == "http":
+                client = (scope.get("client") or ("?", 0))[0]
+                wait = failures.locked(client)
+                if wait > 0:
+                    await PlainTextResponse("too many wrong tokens; try again later", status_code=429,
+                                            headers={"Retry-After": str(int(wait) + 1)})(scope, receive, send)
+                    return
                 if not auth.allowed(scope, token):
+                    failures.failed(client)
                     await PlainTextResponse("missing or wrong token", status_code=401)(scope, receive, send)
                     return
+                failures.succeeded(client)
                 if scope.get("path") == "/" and auth.token_in_query(scope):
                     # The page itself, opened with ?token=: keep the token out of the address bar and
                     # give the page a cookie, which its images, events and controls then carry.
@@ -83,7 +107,7 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
         return True
 
     async def index(request: Request) -> Response:
-        return HTMLResponse(_page(), headers={"Cache-Control": "no-store"})
+        return HTMLResponse(page, headers={"Cache-Control": "no-store"})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"ok": True, "frames": sum(h.sequence for h in hubs), "sources": len(hubs),
@@ -146,16 +170,19 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
 
     async def control(request: Request) -> Response:
         try:
-            body = await request.json()
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = json.loads(await request.body())
+        except BodyTooLarge:
+            return JSONResponse({"error": "the request body is too large"}, status_code=413)
+        except ClientDisconnect:  # the client left mid-body: nobody reads a reply
+            return Response(status_code=400)
+        except (ValueError, RecursionError):  # not JSON, too deep, or a number too long to parse
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         try:
             return JSONResponse(apply_control(parse_control(body)))
         except InputError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400)
+            return JSONResponse({"error": str(exc)[:300]}, status_code=400)
 
     async def script(request: Request) -> Response:
-        code = resources.files(__package__).joinpath("static/app.js").read_text(encoding="utf-8")
         return Response(code, media_type="text/javascript")
 
     routes = [
@@ -165,4 +192,6 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
         Route("/stream/{n:int}.mjpg", mjpeg_of("annotated")), Route("/raw/{n:int}.mjpg", mjpeg_of("raw")), Route("/events", events),
         Route("/control", control, methods=["POST"]), Route("/static/app.js", script),
     ]
-    return Starlette(routes=routes, middleware=[Middleware(TokenGate)])
+    csp = content_security_policy(_style_hashes(page))
+    return Starlette(routes=routes, middleware=[Middleware(RequestGuard, hosts=HostPolicy(allow_hosts), csp=csp),
+                                                Middleware(TokenGate)])

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import time
 from http.cookies import SimpleCookie
+from typing import Callable
 from urllib.parse import parse_qs, urlencode
 
+log = logging.getLogger(__name__)
+
 COOKIE = "stream_cam_view"
+FREE_FAILURES = 5  # wrong tokens a client may send before it has to wait
+MAX_LOCKOUT_S = 60.0
 
 
 def session_value(token: str) -> str:
@@ -71,3 +78,33 @@ def without_token(scope: dict) -> str:
     query = {k: v for k, v in _query(scope).items() if k != "token"}
     rest = urlencode(query, doseq=True)
     return scope.get("path", "/") + (f"?{rest}" if rest else "")
+
+
+class FailedAttempts:
+    """Wrong tokens per client: logged (without the token, at the 1st, 2nd, 4th, 8th... failure) and,
+    after :data:`FREE_FAILURES`, answered with 429 for a lockout that doubles up to a minute."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._failures: dict[str, int] = {}
+        self._until: dict[str, float] = {}
+
+    def locked(self, client: str) -> float:
+        """Seconds this client must still wait (0 if it may try)."""
+        return max(0.0, self._until.get(client, 0.0) - self._clock())
+
+    def failed(self, client: str) -> None:
+        count = self._failures.get(client, 0) + 1
+        self._failures[client] = count
+        if count & (count - 1) == 0:  # a power of two: the log says it, but not on every guess
+            log.warning("wrong or missing token from %s (%d so far)", client, count)
+        if count > FREE_FAILURES:
+            self._until[client] = self._clock() + min(MAX_LOCKOUT_S, 2.0 ** (count - FREE_FAILURES - 1))
+        if len(self._failures) > 10_000:  # a flood of clients: forget the oldest
+            oldest = next(iter(self._failures))
+            self._failures.pop(oldest)
+            self._until.pop(oldest, None)
+
+    def succeeded(self, client: str) -> None:
+        self._failures.pop(client, None)
+        self._until.pop(client, None)

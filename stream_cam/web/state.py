@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..checks import check_alpha, check_count
+from ..checks import check_alpha, check_count, check_name, shown
 from ..errors import InputError
 from ..frames import MAX_RANK
 
@@ -60,7 +60,10 @@ def parse_control(body: object) -> ControlChange:
         raise InputError("expected a JSON object")
     unknown = sorted(set(body) - set(CONTROL_FIELDS))
     if unknown:
-        raise InputError(f"unknown control {unknown[0]!r}; use {', '.join(CONTROL_FIELDS)}")
+        raise InputError(f"unknown control {shown(unknown[0])}; use {', '.join(CONTROL_FIELDS)}")
+    for key in ("colormap", "method", "class"):
+        if isinstance(body.get(key), str):
+            check_name(body[key], key)
     alpha = body.get("alpha")
     if alpha is not None and (isinstance(alpha, (bool, str)) or not isinstance(alpha, (int, float))):
         raise InputError("alpha must be a number from 0 to 1")

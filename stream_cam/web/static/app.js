@@ -53,8 +53,9 @@ function render(next) {
     item.dataset.rank = i + 1;
     item.dataset.index = entry.index;
     item.innerHTML = `<span class="label"></span><span class="score">${(100 * entry.score).toFixed(1)}%</span>` +
-                     `<span class="bar"><span style="width:${(100 * entry.score).toFixed(1)}%"></span></span>`;
+                     `<span class="bar"><span></span></span>`;
     item.querySelector(".label").textContent = entry.label;
+    item.querySelector(".bar span").style.width = `${(100 * entry.score).toFixed(1)}%`;  // CSSOM: allowed by the CSP
     item.addEventListener("click", () => control({ class: entry.index }));  // pins the class, not its rank
     return item;
   }));
