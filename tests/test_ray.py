@@ -167,6 +167,17 @@ def cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def test_joining_a_token_cluster_without_token_mode_says_so(cluster, tmp_path, clips):
+    """Without RAY_AUTH_MODE=token the driver cannot join: one line that says exactly that, and none of
+    Ray's own lines (its core prints several before it raises)."""
+    address, _ = cluster
+    assert "RAY_AUTH_MODE" not in os.environ
+    result = run("video", str(clips / "pan.mp4"), "-o", str(tmp_path / "o.mp4"), "--ray", address, cwd=tmp_path)
+    assert result.returncode == 2
+    assert_one_line_error(result, "token authentication", "RAY_AUTH_MODE=token")
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def worker_pids(state: str) -> list[int]:
     """Processes of the cluster's workers, by the title Ray gives them (``ray::ChunkWorker.explain``)."""
     found = []

@@ -81,12 +81,15 @@ def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
         return run_live(args, plan, cam, lambda: demo_reader(args.seconds_per_scene))
     if args.output is None and args.window:
         print("no display found: writing the demo to a video file instead", flush=True)
+    from ..jobs.signals import StopSignals
+
     make_folder(plan.output.parent)
-    result = process_video(cam, demo_reader(args.seconds_per_scene), plan.output, plan.options)
-    print(f"wrote the demo video to {result.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps)",
-          flush=True)
+    with StopSignals() as stop:  # a signal ends the clip early; what was written is kept and said
+        result = process_video(cam, demo_reader(args.seconds_per_scene), plan.output, plan.options, stop=stop)
+    print(f"wrote the demo video to {result.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps"
+          + (f"; stopped by {result.interrupted})" if result.interrupted else ")"), flush=True)
     report_notes(result)
-    return EXIT_OK
+    return STOP_EXIT.get(result.interrupted, EXIT_OK)
 
 
 def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
