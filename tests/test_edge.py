@@ -19,7 +19,7 @@ from stream_cam.engine.export import EXPORTABLE, to_tflite
 from stream_cam.engine.litert import LiteRTExplainer
 from stream_cam.errors import InputError, ModelError, OutputError
 from stream_cam.jobs.export import ExportOptions, run_export
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 
 F16_TOLERANCE = 5e-2  # measured up to 1.1e-2 on the photos below
 
@@ -116,7 +116,7 @@ def test_every_command_runs_an_exported_model_without_tensorflow(exported, tmp_p
     video = run_without_tensorflow("video", "clip.mp4", "-o", "out.mp4", "--model", model, "--results", "r.parquet",
                                    cwd=tmp_path)
     assert video.returncode == 0, video.stderr
-    assert video_frame_count(tmp_path / "out.mp4") == 24
+    assert count_frames(tmp_path / "out.mp4") == 24
     live = run_without_tensorflow("live", "--source", "clip.mp4", "--no-window", "--max-frames", "20", "--model",
                                   model, "--log", "live.jsonl", "--trust", "5", "--class", "Egyptian cat",
                                   cwd=tmp_path)
@@ -126,7 +126,7 @@ def test_every_command_runs_an_exported_model_without_tensorflow(exported, tmp_p
     demo = run_without_tensorflow("demo", "-o", "demo.mp4", "--model", model, "--seconds-per-scene", "0.5",
                                   cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
-    assert video_frame_count(tmp_path / "demo.mp4") > 0
+    assert count_frames(tmp_path / "demo.mp4") > 0
     # What needs TensorFlow says so, in one line.
     keras_model = run_without_tensorflow("image", "skimage:chelsea", cwd=tmp_path)
     assert_one_line_error(keras_model, "TensorFlow is not installed", ".tflite")
@@ -162,7 +162,7 @@ def test_an_exported_model_on_ray_writes_what_it_writes_locally(exported, tmp_pa
     ray = run("video", "clip.mp4", "-o", "ray.mp4", "--model", model, "--results", "ray.parquet", "--ray",
               "--chunk", "16", cwd=tmp_path)
     assert ray.returncode == 0, ray.stderr
-    assert video_frame_count(tmp_path / "ray.mp4") == 40
+    assert count_frames(tmp_path / "ray.mp4") == 40
     ours, theirs = (pd.read_parquet(tmp_path / f"{n}.parquet").sort_values("frame") for n in ("ray", "local"))
     assert ours["frame"].tolist() == list(range(40))
     assert ours["class"].tolist() == theirs["class"].tolist()

@@ -23,7 +23,7 @@ from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.jobs.video import VideoOptions, process_video
 from stream_cam.models.torch_legacy import LegacyFormatError, read_state_dict
 from stream_cam.render.overlay import overlay_heatmap
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 from stream_cam.sources.images import read_image
 from stream_cam.sources.readers import ArrayReader
 
@@ -119,7 +119,7 @@ def test_odd_frames_mid_stream_are_handled(tiny_cam, tmp_path):
     frames += [rng.integers(0, 255, (48, 64, 3), dtype=np.uint8) for _ in range(4)]
     result = process_video(tiny_cam, ArrayReader(frames, fps=10), tmp_path / "out.mp4",
                            VideoOptions(batch=3, progress=False))
-    assert result.frames == len(frames) == video_frame_count(tmp_path / "out.mp4")
+    assert result.frames == len(frames) == count_frames(tmp_path / "out.mp4")
     traces = [len(tiny_cam._functions)]
     stats = LiveRun(tiny_cam, LiveOptions(window=False), lambda: ArrayReader(frames, fps=200)).run()
     assert stats.shown >= 1 and stats.stopped_by == "end of stream"
@@ -135,7 +135,7 @@ def test_video_source_failing_mid_run_is_reported_and_output_kept(tiny_cam, tmp_
     with pytest.raises(InputError, match="reading failed after frame 16: device disconnected"):
         process_video(tiny_cam, ArrayReader(failing, fps=10, count=100), tmp_path / "out.mp4",
                       VideoOptions(batch=4, progress=False))
-    assert video_frame_count(tmp_path / "out.mp4") == 17  # finalized with every frame before the fault
+    assert count_frames(tmp_path / "out.mp4") == 17  # finalized with every frame before the fault
     assert no_stream_threads()
 
 
@@ -147,14 +147,14 @@ def test_truncated_video_keeps_every_readable_frame(tmp_path):
     writer.release()
     raw = path.read_bytes()
     path.write_bytes(raw[: len(raw) * 6 // 10])  # the last 40% is gone
-    readable = video_frame_count(path)
+    readable = count_frames(path)
     assert 0 < readable < 40
     result = run("video", "clip.avi", "-o", "out.mp4", cwd=tmp_path)
     assert result.returncode == 3, result.stderr
     warning = [line for line in result.stderr.splitlines() if "warning" in line]
     assert len(warning) == 1 and f"only {readable} of 40 frames" in warning[0]
     assert f"after frame {readable - 1}" in warning[0]
-    assert video_frame_count(tmp_path / "out.mp4") == readable
+    assert count_frames(tmp_path / "out.mp4") == readable
 
 
 # -- signals at every stage ---------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
     assert time.monotonic() - sent < 5
     assert proc.returncode == 143, err  # stopped by SIGTERM: the output holds what was done
     assert "stopped by SIGTERM" in out
-    written = video_frame_count(tmp_path / "out.mp4")
+    written = count_frames(tmp_path / "out.mp4")
     assert written >= 40 and written == len(log.read_text().splitlines())
 
 
@@ -267,7 +267,7 @@ def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
         run_.run()
     (path, written), = run_.streams[0].recorder.finished
     assert written == 2 * video_module.FREE_SPACE_CHECK_EVERY
-    assert video_frame_count(path) == written  # what was written stays playable
+    assert count_frames(path) == written  # what was written stays playable
     assert no_stream_threads()
 
 
@@ -288,8 +288,8 @@ def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
     assert (message in err) != (message in second.stderr), err + second.stderr  # exactly one run lost
     loser, winner = (300, 7) if message in err else (7, 300)
     assert "race/same-2.mp4" in (err if loser == 300 else second.stderr)
-    assert video_frame_count(tmp_path / "race" / "same.mp4") == winner
-    assert video_frame_count(tmp_path / "race" / "same-2.mp4") == loser
+    assert count_frames(tmp_path / "race" / "same.mp4") == winner
+    assert count_frames(tmp_path / "race" / "same-2.mp4") == loser
     assert sorted(p.name for p in (tmp_path / "race").iterdir()) == ["same-2.mp4", "same.mp4"]  # no .part left
 
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from helpers import REPO, assert_one_line_error, free_port, run, start, write_clip
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 
 
 def read_frames(path: Path) -> np.ndarray:
@@ -77,7 +77,7 @@ def test_ray_writes_what_the_local_command_writes(clips, local_run):
     assert result.returncode == 0, result.stderr
     assert "97/97" in result.stderr  # the bar counted every frame of the job
     for name, count in (("cat", 60), ("pan", 37)):
-        assert video_frame_count(clips / "ray" / f"{name}_gradcam.mp4") == count
+        assert count_frames(clips / "ray" / f"{name}_gradcam.mp4") == count
         assert_same_video(clips / "ray" / f"{name}_gradcam.mp4", local_run / f"{name}_gradcam.mp4")
     ours = pd.read_parquet(clips / "ray.parquet").sort_values(["video", "frame"]).reset_index(drop=True)
     theirs = pd.read_parquet(clips / "local.parquet").sort_values(["video", "frame"]).reset_index(drop=True)
@@ -118,7 +118,7 @@ def test_resume_skips_complete_outputs_and_redoes_half_written_ones(clips, tmp_p
     assert again.returncode == 0, again.stderr
     assert "cat_gradcam.mp4 is complete; skipped (--resume)" in again.stdout
     assert (done.stat().st_ino, done.stat().st_mtime_ns) == before  # left untouched
-    assert video_frame_count(tmp_path / "out" / "pan_gradcam.mp4") == 37  # redone
+    assert count_frames(tmp_path / "out" / "pan_gradcam.mp4") == 37  # redone
     # The table holds both videos once: cat's rows kept from the first run, pan's new.
     assert_one_row_per_frame(pd.read_parquet(tmp_path / "r.parquet"), {"cat.mp4": 60, "pan.mp4": 37})
     # Nothing left to do: both skipped, nothing rewritten.
@@ -135,15 +135,15 @@ def test_a_damaged_input_fails_alone(clips, tmp_path):
     writer.release()
     raw = (tmp_path / "cut.avi").read_bytes()
     (tmp_path / "cut.avi").write_bytes(raw[: len(raw) * 6 // 10])
-    readable = video_frame_count(tmp_path / "cut.avi")
+    readable = count_frames(tmp_path / "cut.avi")
     result = run("video", "garbage.mp4", "cut.avi", "good.mp4", "-o", "out", "--ray", "--chunk", "8",
                  "--workers", "1", "--results", "r.parquet", cwd=tmp_path)
     assert result.returncode == 3, result.stderr  # some inputs failed
     assert "Traceback" not in result.stderr
     assert any("garbage.mp4" in line and "error" in line for line in result.stderr.splitlines())
     assert f"only {readable} of 40 frames" in result.stderr
-    assert video_frame_count(tmp_path / "out" / "good_gradcam.mp4") == 37
-    assert video_frame_count(tmp_path / "out" / "cut_gradcam.mp4") == readable
+    assert count_frames(tmp_path / "out" / "good_gradcam.mp4") == 37
+    assert count_frames(tmp_path / "out" / "cut_gradcam.mp4") == readable
     assert not (tmp_path / "out" / "garbage_gradcam.mp4").exists()
     assert_one_row_per_frame(pd.read_parquet(tmp_path / "r.parquet"), {"cut.avi": readable, "good.mp4": 37})
 
@@ -212,7 +212,7 @@ def test_a_worker_killed_mid_job_still_gives_every_frame_once(cluster, tmp_path,
     assert killed, f"no worker was seen working: {proc.returncode} {err}"
     assert proc.returncode == 0, err
     assert "a worker died during frames" in err and "running them again" in err
-    assert video_frame_count(tmp_path / "out.mp4") == 400
+    assert count_frames(tmp_path / "out.mp4") == 400
     ours = pd.read_parquet(tmp_path / "r.parquet").sort_values("frame").reset_index(drop=True)
     assert_one_row_per_frame(ours, {"long.mp4": 400})
     theirs = pd.read_parquet(tmp_path / "ref.parquet").sort_values("frame").reset_index(drop=True)

@@ -13,7 +13,7 @@ import pytest
 from helpers import first_mjpeg_frame, free_port, get, no_stream_threads, post, start, wait_for_lines, write_clip
 from stream_cam.engine.motion import MotionCompensator
 from stream_cam.jobs.live import LiveOptions, LiveRun
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 from stream_cam.sources.images import builtin_image
 from stream_cam.sources.readers import ArrayReader
 
@@ -93,7 +93,7 @@ def test_two_sources_share_one_engine_and_keep_their_own_state(tiny_cam, tmp_pat
     paths = sorted(path.name for path, _ in stats.recordings)
     assert paths == ["rec_0.mp4", "rec_1.mp4"]
     for path, frames in stats.recordings:
-        assert video_frame_count(path) == frames
+        assert count_frames(path) == frames
     assert no_stream_threads()
 
 
@@ -141,7 +141,7 @@ def test_several_sources_stop_cleanly_on_signals(tmp_path, signum):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum], err
     for name in ("rec_0.mp4", "rec_1.mp4"):
-        assert f"recorded {name}" in out and video_frame_count(tmp_path / name) > 0
+        assert f"recorded {name}" in out and count_frames(tmp_path / name) > 0
 
 
 def test_each_source_has_its_own_browser_stream(tmp_path):

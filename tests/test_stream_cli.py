@@ -10,7 +10,7 @@ import time
 import pytest
 
 from helpers import assert_one_line_error, free_port, get, run, start, wait_for_lines, write_clip
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 
 
 def test_video_command_round_trip_and_several_inputs(tmp_path):
@@ -18,12 +18,12 @@ def test_video_command_round_trip_and_several_inputs(tmp_path):
     write_clip(tmp_path / "b.mp4", frames=13, fps=25, size=(96, 64))
     result = run("video", "a.mp4", "-o", "a_cam.mp4", "--log", "a.jsonl", "--batch", "8", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert video_frame_count(tmp_path / "a_cam.mp4") == 20
+    assert count_frames(tmp_path / "a_cam.mp4") == 20
     assert len((tmp_path / "a.jsonl").read_text().splitlines()) == 20
     result = run("video", "a.mp4", "b.mp4", "-o", "outs", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert video_frame_count(tmp_path / "outs" / "a_gradcam.mp4") == 20
-    assert video_frame_count(tmp_path / "outs" / "b_gradcam.mp4") == 13
+    assert count_frames(tmp_path / "outs" / "a_gradcam.mp4") == 20
+    assert count_frames(tmp_path / "outs" / "b_gradcam.mp4") == 13
     assert "frame/s" in result.stderr  # the tqdm progress bar
 
 
@@ -38,7 +38,7 @@ def test_signal_during_recording_leaves_a_playable_file(tmp_path, signum):
     # The same statuses as `video`: 130 for Ctrl-C, 143 for SIGTERM, after an orderly stop.
     assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[signum], err
     assert "recorded rec.mp4" in out
-    assert video_frame_count(tmp_path / "rec.mp4") >= logged
+    assert count_frames(tmp_path / "rec.mp4") >= logged
     assert "Traceback" not in err
 
 
@@ -46,7 +46,7 @@ def test_demo_runs_headless_and_writes_its_video(tmp_path):
     result = run("demo", "--no-window", "-o", "demo.mp4", "--seconds-per-scene", "0.4", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "wrote the demo video to" in result.stdout
-    assert video_frame_count(tmp_path / "demo.mp4") == 5 * 12
+    assert count_frames(tmp_path / "demo.mp4") == 5 * 12
 
 
 def test_demo_without_a_display_never_overwrites(tmp_path):
@@ -126,7 +126,7 @@ def test_demo_written_to_a_file_can_be_watched_in_the_browser(tmp_path):
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
     assert state.get("top") and state["controls"] is False  # served while writing (view only)
-    assert "browser view" in out and video_frame_count(tmp_path / "d.mp4") == 5 * 60
+    assert "browser view" in out and count_frames(tmp_path / "d.mp4") == 5 * 60
 
 
 @pytest.mark.parametrize("argv, fragment", [

@@ -18,7 +18,8 @@ from stream_cam.jobs.controls import Controls
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.jobs.video import VideoOptions, process_video
 from stream_cam.render.hud import HudState, draw_hud
-from stream_cam.sinks.video import VideoSink, video_frame_count
+from stream_cam.sinks.video import VideoSink
+from stream_cam.sources.readers import count_frames
 from stream_cam.sources.latest import LatestFrames
 from stream_cam.sources.pumps import OrderedFrames
 from stream_cam.sources.readers import ArrayReader, open_reader, sane_fps
@@ -96,7 +97,7 @@ def test_live_run_on_a_fast_source(tiny_cam, tmp_path, sync):
         assert max(stats.ages) > 0 and stats.heatmaps < stats.shown
     assert np.percentile(stats.latencies_ms, 95) < 500
     (path, frames), = stats.recordings
-    assert frames == 40 and video_frame_count(path) == 40
+    assert frames == 40 and count_frames(path) == 40
     assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 40
     assert stats.log_lines == 40  # counted from the log itself (was 0: read after the sinks were cleared)
     assert no_stream_threads()
@@ -170,7 +171,7 @@ def test_live_cleanup_runs_when_the_engine_raises(tiny_cam, tmp_path, sync):
     with pytest.raises(RuntimeError, match="exploded"):
         run.run()
     (path, frames), = run.streams[0].recorder.finished
-    assert video_frame_count(path) == frames  # finalized and playable
+    assert count_frames(path) == frames  # finalized and playable
     if sync:
         assert frames == 11  # one shown frame per engine call
     else:
@@ -182,7 +183,7 @@ def test_video_round_trip_keeps_count_fps_and_size(tiny_cam, clip, tmp_path):
     out = tmp_path / "out.mp4"
     result = process_video(tiny_cam, open_reader(str(clip)), out,
                            VideoOptions(batch=3, log=tmp_path / "log.jsonl", progress=False))
-    assert result.frames == 40 == video_frame_count(out)
+    assert result.frames == 40 == count_frames(out)
     capture = cv2.VideoCapture(str(out))
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(12.0)
     assert (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) == (160, 120)
@@ -271,7 +272,7 @@ def test_video_sink_is_finalized_when_an_exception_is_raised(tmp_path):
             for i in range(7):
                 sink.write(np.full((48, 64, 3), i * 30, np.uint8))
             raise KeyError("boom")
-    assert video_frame_count(path) == 7
+    assert count_frames(path) == 7
 
 
 def test_video_sink_refuses_bad_codecs_and_existing_files(tmp_path):
@@ -321,7 +322,7 @@ def test_a_camera_is_recorded_and_logged_at_the_rate_it_really_delivers(tiny_cam
     shown = (len(records) - 1) / (records[-1]["t"] - records[0]["t"])
     assert 30 <= rate <= 45 and file_fps == pytest.approx(rate, rel=0.02)
     assert shown == pytest.approx(rate, rel=0.25)
-    assert frames == 60 == video_frame_count(path)
+    assert frames == 60 == count_frames(path)
     assert records[-1]["wall"] - records[0]["wall"] == pytest.approx(records[-1]["t"] - records[0]["t"], abs=0.2)
 
 
@@ -344,7 +345,7 @@ def test_a_recording_never_replaces_a_file_that_appeared_meanwhile(tiny_cam, tmp
     stats = run.run()
     (path, count), = stats.recordings
     assert target.read_bytes() == b"another run's recording"
-    assert path == tmp_path / "rec-2.mp4" and video_frame_count(path) == count == 30
+    assert path == tmp_path / "rec-2.mp4" and count_frames(path) == count == 30
 
 
 # -- controls, statuses, kiosk -----------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from helpers import start, wait_for_lines, write_clip
-from stream_cam.sinks.video import video_frame_count
+from stream_cam.sources.readers import count_frames
 
 pytestmark = pytest.mark.gui  # deselect with -m "not gui" where there is no Xvfb
 
@@ -118,7 +118,7 @@ def test_window_keys_hud_and_heatmap(display, tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     recordings = list(tmp_path.glob("stream_cam_*.mp4"))
-    assert len(recordings) == 1 and video_frame_count(recordings[0]) >= 8
+    assert len(recordings) == 1 and count_frames(recordings[0]) >= 8
 
 
 def test_kiosk_survives_a_lost_source(display, tmp_path):
@@ -172,7 +172,7 @@ def test_several_sources_mosaic_tab_and_q(display, tmp_path):
         out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0, err
     for name in ("rec_0.mp4", "rec_1.mp4"):
-        assert video_frame_count(tmp_path / name) > 10
+        assert count_frames(tmp_path / name) > 10
 
 
 def test_kiosk_runs_an_exported_model_without_tensorflow(display, lite0_tflite, tmp_path):

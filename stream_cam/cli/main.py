@@ -159,7 +159,27 @@ def run_video_on_ray(args: argparse.Namespace, plan: Plan) -> int:
     return video_exit(results, len(args.inputs))
 
 
+def run_cameras(args: argparse.Namespace) -> int:
+    import json
+
+    from ..sources.cameras import list_cameras
+
+    cameras = list_cameras()
+    if args.json:
+        print(json.dumps([camera.as_dict() for camera in cameras]), flush=True)
+        return EXIT_OK
+    if not cameras:
+        print("no camera found on this machine (a video file or URL works as --source)", flush=True)
+    for camera in cameras:
+        print(f"{camera.path}" + (f"  {camera.name}" if camera.name else ""), flush=True)
+        for line in camera.formats:
+            print(f"    {line}", flush=True)
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "cameras":  # needs no model
+        return run_cameras(args)
     # 1. Every check that needs no model: bad input is refused in well under a second.
     plan = make_plan(args)
     if plan.cluster is not None:  # the workers load the model; this process needs no TensorFlow

@@ -15,15 +15,47 @@ from ..jobs.export import FORMATS as EXPORT_FORMATS, PRECISIONS as EXPORT_PRECIS
 from ..keys import keys_epilog
 from ..models.preprocessing import SCALINGS
 from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
+from ..sources.cameras import BACKENDS as CAMERA_BACKENDS
 
 PROG = "stream-cam"
 
 
 class OneLineParser(argparse.ArgumentParser):
-    """argparse, but an error is one line naming the command and how to get help."""
+    """argparse, but an error is one line naming the command and how to get help, and a misspelt
+    flag gets a did-you-mean (``--bacth`` -> ``--batch``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        command = self.prog.removeprefix(PROG).strip()  # the CLI adds "stream-cam: error: " itself
+        raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
+
+    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unrecognized(extras, self._flags_of(parsed)))
+        return parsed
+
+    def _flags_of(self, parsed: argparse.Namespace) -> list[str]:
+        """The flags of this parser and of the command that was chosen."""
+        flags = list(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                command = action.choices.get(getattr(parsed, "command", None) or "")
+                if command is not None:
+                    flags += list(command._option_string_actions)
+        return flags
+
+
+def unrecognized(extras: list[str], flags: list[str]) -> str:
+    """'unrecognized arguments: --bacth 4; did you mean --batch?'"""
+    import difflib
+
+    message = f"unrecognized arguments: {' '.join(extras)[:200]}"
+    for extra in extras:
+        if extra.startswith("--"):
+            close = difflib.get_close_matches(extra.split("=")[0], [f for f in flags if f.startswith("--")], n=2)
+            if close:
+                return f"{message}; did you mean {' or '.join(close)}?"
+    return message
 
 
 def _type(check: Callable[..., object], *args: object) -> Callable[[str], object]:
@@ -109,6 +141,17 @@ def _add_realtime_options(parser: argparse.ArgumentParser) -> None:
                             "shift (default), dense optical flow, or off")
 
 
+def _add_camera_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("camera mode (cameras only; once for every camera, or once per --source)")
+    group.add_argument("--width", type=int, action="append", metavar="W", help="frame width to ask the camera for")
+    group.add_argument("--height", type=int, action="append", metavar="H", help="frame height to ask for")
+    group.add_argument("--fps", type=float, action="append", metavar="F", help="frame rate to ask for")
+    group.add_argument("--fourcc", action="append", metavar="CODE",
+                       help="pixel format, e.g. MJPG (many USB webcams give 1080p at 5 fps unless MJPG is asked)")
+    group.add_argument("--backend", action="append", choices=tuple(CAMERA_BACKENDS),
+                       help="OpenCV's capture backend (default: OpenCV's choice)")
+
+
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("browser view")
     group.add_argument("--serve", metavar="[HOST:]PORT",
@@ -123,7 +166,10 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> OneLineParser:
+    from .. import __version__
+
     parser = OneLineParser(prog=PROG, description="Real-time Grad-CAM explanations for image classifiers.")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _common(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
     keys = dict(epilog=keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -156,6 +202,7 @@ def build_parser() -> OneLineParser:
     live.add_argument("--fullscreen", action="store_true")
     live.add_argument("--max-frames", type=_type(check_count, 10**9, "--max-frames"),
                       help="stop after this many frames")
+    _add_camera_options(live)
     _add_realtime_options(live)
     _add_kiosk_options(live)
     _add_serve_options(live)
@@ -244,7 +291,13 @@ def build_parser() -> OneLineParser:
     _add_model_options(export)
     export.set_defaults(classes=[])
 
-    for command in (image, live, video, demo, evaluate, export):
+    cameras = commands.add_parser("cameras", help="list the cameras this machine has",
+                                  description="The cameras here: /dev/videoN with their names and, where v4l2-ctl "
+                                              "can tell, their formats, sizes and rates (elsewhere: the indices "
+                                              "that open). An empty list is a normal answer.")
+    cameras.add_argument("--json", action="store_true", help="a JSON list on stdout")
+
+    for command in (image, live, video, demo, evaluate, export, cameras):
         _common(command, top=False)
     return parser
 

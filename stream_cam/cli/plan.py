@@ -27,7 +27,8 @@ from ..sinks.files import next_free_path
 from ..sinks.video import check_codec
 from ..sinks.window import display_available
 from ..sources.images import check_image_spec
-from ..sources.readers import check_source
+from ..sources.cameras import CameraSettings
+from ..sources.readers import is_camera, probe_source
 from ..web.address import Address, check_token, parse_address, probe_port
 
 DEMO_OUTPUT = Path("stream_cam_demo.mp4")
@@ -159,23 +160,47 @@ def _plan_image(args: argparse.Namespace, classes: list[int], address: Address |
     return Plan("image", options, None, [])
 
 
+CAMERA_FLAGS = ("width", "height", "fps", "fourcc", "backend")
+
+
+def camera_settings(args: argparse.Namespace, sources: list[str]) -> list[CameraSettings]:
+    """Each source's camera mode: a flag given once applies to every camera, or once per --source."""
+    given = {name: getattr(args, name, None) or [] for name in CAMERA_FLAGS}
+    for name, values in given.items():
+        if len(values) not in (0, 1, len(sources)):
+            raise InputError(f"--{name} given {len(values)} times for {len(sources)} sources: give it once (every "
+                             "camera) or once per --source")
+    settings = []
+    for i, source in enumerate(sources):
+        chosen = {name: (values[i] if len(values) == len(sources) else values[0]) if values else None
+                  for name, values in given.items()}
+        if not is_camera(source) and len(sources) > 1 and all(len(v) <= 1 for v in given.values()):
+            chosen = {}  # a flag given once is meant for the cameras among several sources
+        settings.append(CameraSettings(**chosen))
+    return settings
+
+
 def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     sources = args.sources or ["0"]
-    for source in sources:
-        check_source(source)
+    cameras = camera_settings(args, sources)
+    if args.window and not display_available():
+        raise InputError("no display found (DISPLAY is not set or cannot be opened): give --no-window, with --record "
+                         "FILE or --serve PORT to see the result")
+    for source, settings in zip(sources, cameras):
+        probe_source(source, settings)
     if args.fullscreen and not args.window:
         raise InputError("--fullscreen needs a window; leave out --no-window")
     options = LiveOptions(sources=sources, loop=args.loop, record=args.record, window=args.window,
                           fullscreen=args.fullscreen, max_frames=args.max_frames, kiosk=args.kiosk, cycle=args.cycle,
                           sync=args.sync, motion=args.motion, score_channels=args.score_channels,
-                          trust=args.trust, **_stream_values(args, classes, address))
+                          trust=args.trust, cameras=cameras, **_stream_values(args, classes, address))
     options.validate()
     return Plan("live", options, None, [])
 
 
 def _plan_video(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     for spec in args.inputs:
-        check_source(spec)
+        probe_source(spec)
     options = VideoOptions(batch=args.batch, hud=args.hud, results=args.results, resume=args.resume,
                            **_stream_values(args, classes, address))
     options.validate()

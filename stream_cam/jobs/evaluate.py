@@ -43,6 +43,7 @@ class EvaluateOptions:
     plot: Path | None = None
     overwrite: bool = False
     smooth: float = 0.5  # videos: stability is reported without and with this smoothing
+    progress: bool = True  # a bar of frames scored, on stderr
 
     def validate(self) -> None:
         check_count(self.steps, 1000, "--steps")
@@ -116,9 +117,14 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
     results = {name: MethodScores(name) for name in (*cams, *BASELINES)}
     any_cam = next(iter(cams.values()))
     model = any_cam.model
+    from .video import progress_bar
+
     frames = 0
+    bar = progress_bar(expected_frames(paths, options.every), "evaluate", options.progress)
     for name, rgb in frames_of(paths, options.every):
         frames += 1
+        if bar is not None:
+            bar.update(1)
         top_class = None
         for method, cam in cams.items():
             result = cam(rgb)
@@ -133,6 +139,8 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
         for baseline, heat in (("random", random_map(shape, seed=frames)), ("center", center_map(shape))):
             results[baseline].scores.append(score_map(model, any_cam.predict, rgb, heat, top_class, options.steps))
         log.info("scored %s (class %d)", name, top_class)
+    if bar is not None:
+        bar.close()
     if frames == 0:
         raise InputError("no frames to evaluate")
     summaries = [r.summary() for r in results.values()]
@@ -146,10 +154,29 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
     if videos:
         for summary in summaries:
             if summary["method"] in cams:
-                summary["stability"] = video_stability(cams[summary["method"]], videos, options.smooth)
+                summary["stability"] = video_stability(cams[summary["method"]], videos, options.smooth,
+                                                       options.progress)
     if options.plot is not None:
         plot_curves(results, options)
     return summaries
+
+
+def expected_frames(paths: Sequence[str], every: int) -> int | None:
+    """How many frames :func:`frames_of` will give, from the videos' headers (None if one has none)."""
+    total = 0
+    for spec in _expand(paths):
+        if Path(spec).suffix.lower() not in VIDEO_SUFFIXES:
+            total += 1
+            continue
+        capture = cv2.VideoCapture(spec)
+        try:
+            count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+        finally:
+            capture.release()
+        if count <= 0:
+            return None
+        total += -(-count // every)
+    return total
 
 
 def _expand(paths: Sequence[str]) -> Iterator[str]:
@@ -164,7 +191,7 @@ CHANGE_BELOW = 0.5  # a heatmap correlating less than this with the previous one
 CAUGHT_UP = 0.9  # the smoothed map has caught up once it correlates this much with the unsmoothed one
 
 
-def video_stability(cam: CAM, videos: Sequence[str], smooth: float) -> dict:
+def video_stability(cam: CAM, videos: Sequence[str], smooth: float, progress: bool = False) -> dict:
     """Over EVERY frame of the videos: the mean and spread of the frame-to-frame correlation of the
     heatmaps without and with ``smooth``, and how many frames the smoothed map lags behind a change
     (the explained class changes, or the unsmoothed map correlates < 0.5 with the previous one),
@@ -173,7 +200,10 @@ def video_stability(cam: CAM, videos: Sequence[str], smooth: float) -> dict:
     from ..frames import Frame
     from ..pixels import StabilityMeter, correlation
 
+    from .video import progress_bar
+
     raw_values, smooth_values, lags = [], [], []
+    bar = progress_bar(expected_frames(videos, 1), f"stability ({cam.method_name})", progress)
     for spec in videos:
         plain, smoothed = StreamExplainer(cam, smooth=0.0), StreamExplainer(cam, smooth=smooth)
         plain_meter, smooth_meter = StabilityMeter(), StabilityMeter()
@@ -198,8 +228,12 @@ def video_stability(cam: CAM, videos: Sequence[str], smooth: float) -> dict:
                     else:
                         waiting += 1
                 index += 1
+                if bar is not None:
+                    bar.update(1)
         finally:
             reader.release()
+    if bar is not None:
+        bar.close()
 
     def spread(values: list[float]) -> tuple[float | None, float | None]:
         return (round(float(np.mean(values)), 4), round(float(np.std(values)), 4)) if values else (None, None)

@@ -35,6 +35,7 @@ from ..sinks.video import check_codec
 from ..sinks.window import Window
 from ..sinks.worker import Annotated, JsonlLog, SinkThread
 from ..sources.latest import LatestFrames
+from ..sources.cameras import CameraSettings
 from ..sources.readers import Reader, open_reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
@@ -79,6 +80,7 @@ class LiveOptions(StreamOptions):
     motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
     score_channels: int = DEFAULT_SCORE_CHANNELS  # for a live switch to scorecam
     trust: int | None = None  # every N frames, the trust meter (off by default)
+    cameras: Sequence[CameraSettings] = ()  # each source's camera mode (empty: the cameras' own)
 
     def __post_init__(self) -> None:
         if not self.sources:
@@ -143,7 +145,9 @@ class LiveRun:
         self.cam = cam
         self.options = options
         if reader_factory is None:
-            self._openers = [lambda spec=spec: open_reader(spec) for spec in options.sources]
+            modes = list(options.cameras) or [CameraSettings()] * len(options.sources)
+            self._openers = [lambda spec=spec, mode=mode: open_reader(spec, mode)
+                             for spec, mode in zip(options.sources, modes)]
         elif callable(reader_factory):
             self._openers = [reader_factory]
         else:
@@ -215,7 +219,8 @@ class LiveRun:
             source.first_frame_or_fail()
             choice = StreamChoice(self.controls.choices[index], TemporalSmoother(self.options.smooth),
                                   trust_every=self.options.trust)
-            recorder = Recorder(info.fps, self.options.codec, self.options.overwrite, stream=index)
+            recorder = Recorder(info.fps, self.options.codec, self.options.overwrite, stream=index,
+                                timeline=not info.live)
             self.streams.append(LiveStream(index, source, choice, recorder))
 
     def _stop_clock(self, started: float) -> None:

@@ -15,19 +15,6 @@ def unit(frame: np.ndarray, scale: float) -> float:
     return max(min(height / 720.0, width / 960.0), 0.35) * scale
 
 
-def fitted_unit(frame: np.ndarray, scale: float, width_units: float, height_units: float,
-                cover: tuple[float, float] = (0.5, 0.3)) -> float:
-    """The size unit for an ENLARGED panel (``scale`` > 1, the kiosk): as large as asked, but never
-    wider or taller than ``cover`` (fractions of the frame's width and height) allows, and never
-    smaller than the normal size. ``width_units`` and ``height_units`` are the panel's size at unit 1."""
-    normal, wanted = unit(frame, 1.0), unit(frame, scale)
-    if scale <= 1.0:
-        return wanted
-    height, width = frame.shape[:2]
-    cap = min(cover[0] * width / width_units, cover[1] * height / height_units)
-    return max(normal, min(wanted, cap))
-
-
 def panel(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int, opacity: float = 0.55) -> None:
     """Darken a rectangle in place so text on it reads on any picture."""
     h, w = frame.shape[:2]

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..frames import short_label
 from ..keys import KEYS
-from .draw import GREY, RED, WHITE, YELLOW, fit, fitted_unit, panel, put_text, unit
+from .draw import GREY, RED, WHITE, YELLOW, fit, panel, put_text, unit
 
 STATUS_SECONDS = 3.0  # how long a status message stays on screen
 PANEL_WIDTH_UNITS = 3 * 12 + 260 + 190 + 80  # pads, label, bar, percentage: the top-k panel at unit 1
@@ -62,39 +62,97 @@ def format_time_code(seconds: float) -> str:
     return f"{int(minutes)}:{rest:05.2f}"
 
 
+# The top-k panel never covers more than this share of the frame's width and height, in any mode.
+PANEL_COVER = (0.5, 0.3)
+MIN_UNIT = 0.42  # below this the text is no longer readable: fewer rows and shorter labels instead
+
+
+@dataclass(frozen=True)
+class PanelLayout:
+    """Where the top-k panel's parts go, in pixels, for one frame size."""
+
+    unit: float
+    rows: int  # how many classes are listed (the explained one always among them)
+    pad: int
+    line: int
+    text_w: int  # label column
+    bar_w: int  # 0: no bar (a small frame)
+    percent_w: int
+    compact: bool  # '72%' rather than ' 72.3%'
+
+    @property
+    def width(self) -> int:
+        return self.pad * (3 if self.bar_w else 2) + self.text_w + self.bar_w + self.percent_w
+
+    def height(self, rows: int) -> int:
+        return self.pad * 2 + self.line * rows
+
+
+def panel_layout(frame_w: int, frame_h: int, scale: float, rows_wanted: int) -> PanelLayout:
+    """The largest layout (up to ``scale``) that lists as many rows as fit within :data:`PANEL_COVER`."""
+    max_w, max_h = PANEL_COVER[0] * frame_w, PANEL_COVER[1] * frame_h
+    natural = min(frame_h / 720.0, frame_w / 960.0) * scale
+    full_h = 24 + 34 * max(rows_wanted, 1)
+    u = max(MIN_UNIT, min(max(natural, 0.35 * scale), max_h / full_h, max_w / PANEL_WIDTH_UNITS))
+    pad, line = max(2, int(12 * u)), max(8, int(34 * u))
+    rows = max(1, min(rows_wanted, int((max_h - 2 * pad) // line)))
+    compact = u <= MIN_UNIT
+    size, thick = 0.75 * u, max(1, round(1.6 * u))
+    percent_w = cv2.getTextSize("100%" if compact else "100.0%", cv2.FONT_HERSHEY_SIMPLEX, size, thick)[0][0]
+    room = int(max_w) - 3 * pad - percent_w
+    bar_w = min(int(190 * u), room // 3) if room >= int(150 * u) else 0
+    text_w = max(0, min(int(260 * u), room - bar_w + (pad if not bar_w else 0)))
+    return PanelLayout(u, rows, pad, line, text_w, bar_w, percent_w, compact)
+
+
+def _listed(state: HudState, rows: int) -> list[tuple[int, str, float]]:
+    """(rank, label, probability) of the rows shown: the first ``rows``, the explained one kept."""
+    listed = [(i, label, prob) for i, (label, prob) in enumerate(state.top)]
+    if len(listed) <= rows:
+        return listed
+    shown = listed[:rows]
+    if state.explained >= rows:
+        shown[-1] = listed[state.explained]
+    return shown
+
+
 def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarray:
     """Draw the HUD on ``frame`` (BGR, modified in place) and return it.
 
-    ``scale`` > 1 enlarges it (kiosk) only as far as the top-k panel stays within half the frame's
-    width and 30% of its height: a kiosk's frame is often smaller than its screen."""
-    rows_needed = len(state.top) + (1 if state.explained < 0 else 0)
-    u = fitted_unit(frame, scale, PANEL_WIDTH_UNITS, 24 + 34 * max(rows_needed, 1))
+    The top-k panel stays within half the frame's width and 30% of its height (:data:`PANEL_COVER`),
+    whatever ``scale`` (> 1 enlarges it: the kiosk) and whatever the frame's size: on a small frame it
+    lists fewer classes, with shorter labels and no bars, so most of the picture stays visible."""
+    height_px, width_px = frame.shape[:2]
+    rows_needed = len(state.top) + (1 if state.explained < 0 and state.explained_label else 0)
+    layout = panel_layout(width_px, height_px, scale, rows_needed)
+    u = layout.unit
     size, thick = 0.75 * u, max(1, round(1.6 * u))
-    line = int(34 * u)
-    pad = int(12 * u)
-    bar_w = int(190 * u)
-    text_w = int(260 * u)
+    line, pad, bar_w, text_w = layout.line, layout.pad, layout.bar_w, layout.text_w
 
     # Top-k panel, top left: label, bar, percentage; the explained row highlighted.
-    rows = list(state.top)
-    if rows:
-        height = pad * 2 + line * len(rows) + (line if state.explained < 0 else 0)
-        panel(frame, 0, 0, int(PANEL_WIDTH_UNITS * u), height)
-        for i, (label, prob) in enumerate(rows):
-            y = pad + line * i + int(line * 0.72)
-            chosen = i == state.explained
+    extra_row = state.explained < 0 and bool(state.explained_label)
+    listed = _listed(state, layout.rows - (1 if extra_row else 0)) if layout.rows > (1 if extra_row else 0) else []
+    if listed or extra_row:
+        shown_rows = len(listed) + (1 if extra_row else 0)
+        panel(frame, 0, 0, layout.width, layout.height(shown_rows))
+        for row, (rank, label, prob) in enumerate(listed):
+            y = pad + line * row + int(line * 0.72)
+            chosen = rank == state.explained
             color = YELLOW if chosen else WHITE
-            marker = "> " if chosen else "  "
-            put_text(frame, marker + fit(label, text_w, size, thick), (pad, y), size, color, thick)
+            marker = "> " if chosen else ("" if layout.compact else "  ")
+            put_text(frame, fit(marker + label, text_w, size, thick), (pad, y), size, color, thick)
             x = pad * 2 + text_w
-            top = y - int(line * 0.5)
-            cv2.rectangle(frame, (x, top), (x + bar_w, top + int(line * 0.55)), GREY, 1)
-            cv2.rectangle(frame, (x, top), (x + int(bar_w * float(np.clip(prob, 0, 1))), top + int(line * 0.55)),
-                          color, -1)
-            put_text(frame, f"{prob:5.1%}", (x + bar_w + pad, y), size, color, thick)
-        if state.explained < 0 and state.explained_label:
-            y = pad + line * len(rows) + int(line * 0.72)
-            put_text(frame, f"> explaining {state.explained_label}", (pad, y), size, YELLOW, thick)
+            if bar_w:
+                top = y - int(line * 0.5)
+                cv2.rectangle(frame, (x, top), (x + bar_w, top + int(line * 0.55)), GREY, 1)
+                cv2.rectangle(frame, (x, top), (x + int(bar_w * float(np.clip(prob, 0, 1))), top + int(line * 0.55)),
+                              color, -1)
+                x += bar_w + pad
+            put_text(frame, f"{prob:.0%}" if layout.compact else f"{prob:5.1%}", (x, y), size, color, thick)
+        if extra_row:  # the explained class is not in the top-k: it gets the last row
+            y = pad + line * len(listed) + int(line * 0.72)
+            put_text(frame, fit(f"> {'' if layout.compact else 'explaining '}{state.explained_label}",
+                                layout.width - pad, size, thick), (pad, y), size, YELLOW, thick)
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
     clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
@@ -107,8 +165,11 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
     parts += state.extra
     status = "  |  ".join(p for p in parts if p)
     h = frame.shape[0]
+    gauge_room = int(120 * u) + 2 * pad + cv2.getTextSize("trust 100%", cv2.FONT_HERSHEY_SIMPLEX, size, thick)[0][0] \
+        if state.trust is not None else 0
     panel(frame, 0, h - line - pad, frame.shape[1], h)
-    put_text(frame, status, (pad, h - pad - int(line * 0.2)), size, WHITE, thick)
+    put_text(frame, fit(status, frame.shape[1] - 2 * pad - gauge_room, size, thick),
+             (pad, h - pad - int(line * 0.2)), size, WHITE, thick)
     if state.trust is not None:  # the trust gauge, bottom right of the status bar
         gauge_w, gauge_h = int(120 * u), int(line * 0.4)
         x1, y1 = frame.shape[1] - pad, h - pad - int(line * 0.3)

@@ -8,7 +8,9 @@ A camera's or stream's reported fps is often a guess (an MJPEG URL says 25 and s
 and a slow model shows fewer frames than the source sends. So the frame rate of a
 recording is MEASURED from the timestamps of the frames it gets: the first second (at most
 ``PROBE_FRAMES`` frames) is held, the rate taken from it, and the file plays in real time.
-A file played live has exact timestamps, so its recording gets exactly its own rate.
+A file played live has a timeline (``timeline=True``): its recording gets exactly the file's own
+rate, and a frame that was never shown (a busy machine) is filled with the frame before it, so
+the recording keeps the file's duration.
 
 Like every output, a recording is written under a temporary name and published when it
 stops: it never replaces a file, not even one another run made meanwhile.
@@ -42,9 +44,13 @@ def measured_fps(timestamps: list[float], fallback: float) -> float:
 
 
 class Recorder:
-    def __init__(self, fps: float, codec: str = "mp4v", overwrite: bool = False, stream: int = 0) -> None:
+    def __init__(self, fps: float, codec: str = "mp4v", overwrite: bool = False, stream: int = 0,
+                 timeline: bool = False) -> None:
         self.stream = stream  # with several sources, each has its recorder: it takes only its own frames
-        self.fps = fps  # the source's reported rate: used only when too few frames were seen
+        self.fps = fps  # the source's reported rate: a file's own (timeline), else used only with too few frames
+        self.timeline = timeline
+        self._last: tuple[int, np.ndarray] | None = None  # (frame index, image) last written, with a timeline
+        self.filled = 0  # frames of a timeline that were never shown, filled with the one before
         self.codec = codec
         self.overwrite = overwrite
         self.video: VideoSink | None = None
@@ -67,6 +73,7 @@ class Recorder:
             self._open()  # a recording shorter than the probe: measure from what there is
         target, self._target = self._target, None
         video, self.video = self.video, None
+        self._last = None
         if video is not None:
             video.close()
             final = publish(video.path, target, self.overwrite, elsewhere=True) if video.frames_written else None
@@ -79,7 +86,9 @@ class Recorder:
         if self._target is None or item.stream != self.stream:
             return
         start = time.perf_counter()
-        if self.video is None:
+        if self.timeline:
+            self._write_on_timeline(item)
+        elif self.video is None:
             self._held.append((item.image, item.shown.timestamp))
             span = self._held[-1][1] - self._held[0][1]
             if span >= PROBE_SECONDS or len(self._held) >= PROBE_FRAMES:
@@ -87,6 +96,23 @@ class Recorder:
         else:
             self.video.write(item.image)
         item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
+
+    def _write_on_timeline(self, item: Annotated) -> None:
+        """A file's frames at the file's own rate; a gap (frames never shown) repeats the frame before it.
+        A jump back (a looping file starting again) starts the count anew."""
+        index = item.shown.index
+        if self.video is None:
+            height, width = item.image.shape[:2]
+            self.video = VideoSink(temporary_path(self._target), width, height, self.fps, self.codec,
+                                   overwrite=True).open()
+            self.rates.append(self.video.fps)
+            log.info("recording %s at the file's own %.3f fps", self._target, self.fps)
+        elif self._last is not None and index > self._last[0] + 1:
+            for _ in range(index - self._last[0] - 1):
+                self.video.write(self._last[1])
+                self.filled += 1
+        self.video.write(item.image)
+        self._last = (index, item.image)
 
     def _open(self) -> None:
         """Open the writer at the measured rate and write the frames held so far."""

@@ -48,7 +48,7 @@ def check_results_path(path: Path, overwrite: bool) -> None:
     if path.suffix.lower() not in PARQUET_SUFFIXES:
         raise OutputError(f"--results {path}: the table is written as Parquet; name it {path.stem}.parquet")
     if not installed("pyarrow"):
-        raise InputError('--results needs pyarrow: pip install pyarrow (or pip install "stream-cam[ray]")')
+        raise InputError('--results needs pyarrow: pip install "stream-cam[results]" (or pip install pyarrow)')
     check_output_path(path, overwrite)
 
 

@@ -59,7 +59,10 @@ def check_image_spec(spec: str | Path) -> None:
         if name not in BUILTIN_IMAGES:
             raise InputError(f"unknown built-in image {name!r}; choose one of: {', '.join(BUILTIN_IMAGES)}")
         return
-    _check_pixels(check_input_file(text, "an image"))
+    path = check_input_file(text, "an image")
+    _check_pixels(path)
+    if not cv2.haveImageReader(str(path)):  # reads the file's signature, not its pixels
+        raise InputError(f"{path}: not an image OpenCV can read (try PNG or JPEG)")
 
 
 def read_image(spec: str | Path) -> np.ndarray:

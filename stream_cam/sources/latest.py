@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 import cv2
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 class LatestFrames(Pump):
     """Only the newest frame (live). ``get()`` waits for a frame newer than the last one.
 
-    ``pace=True`` plays a file at its own frame rate, the way a camera delivers.
+    ``pace=True`` plays a file at its own frame rate, the way a camera delivers. A file has a
+    timeline, so a consumer that falls behind for a moment (the engine took the CPU) is given
+    the frames it missed, up to :data:`FILE_BACKLOG` of them, instead of losing them; a camera
+    keeps only the newest frame.
     With ``reopen``, a source that ends or fails is opened again: at once the
     first time (a looping file), then with backoff (0.5 s doubling to 5 s) while
     it keeps failing; ``reconnecting`` says so meanwhile. Without ``reopen`` the
@@ -29,6 +33,7 @@ class LatestFrames(Pump):
     """
 
     MAX_BACKOFF_S = 5.0
+    FILE_BACKLOG = 6  # frames: 0.24 s at 25 fps
 
     def __init__(self, reader: Reader, pace: bool = False, reopen: Callable[[], Reader] | None = None,
                  on_frame: Callable[[], None] | None = None) -> None:
@@ -39,7 +44,7 @@ class LatestFrames(Pump):
         self._reopen = reopen
         self._cond = threading.Condition()
         self._latest: Frame | None = None
-        self._taken = -1
+        self._backlog: deque[Frame] = deque(maxlen=self.FILE_BACKLOG if pace else 1)  # not yet taken
         self.delivered = 0
         self.dropped = 0
         self.failures = 0  # consecutive failed reads or reopens
@@ -98,9 +103,10 @@ class LatestFrames(Pump):
             # A file keeps its own timeline; a camera or stream is timed by arrival (its fps is a guess).
             timestamp = index * interval if self._pace else now - first_at
             with self._cond:
-                if self._latest is not None and self._latest.index > self._taken:
-                    self.dropped += 1  # never consumed: replaced by a newer frame
+                if len(self._backlog) == self._backlog.maxlen:
+                    self.dropped += 1  # never consumed: pushed out by a newer frame
                 self._latest = Frame(index, image, timestamp, now)
+                self._backlog.append(self._latest)
                 self._cond.notify_all()
             if self._on_frame is not None:
                 self._on_frame()
@@ -129,7 +135,7 @@ class LatestFrames(Pump):
         """The newest frame not yet returned; None at the end of the source or on timeout."""
         deadline = None if timeout is None else time.perf_counter() + timeout
         with self._cond:
-            while self._latest is None or self._latest.index <= self._taken:
+            while not self._backlog:
                 if self.ended.is_set() or self.stopping:
                     if self.failure is not None:
                         raise self.failure
@@ -138,7 +144,6 @@ class LatestFrames(Pump):
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            frame = self._latest
-            self._taken = frame.index
+            frame = self._backlog.popleft()
             self.delivered += 1
             return frame

@@ -7,12 +7,14 @@ memory (the demo, tests). Both describe themselves with a :class:`VideoInfo`.
 from __future__ import annotations
 
 import base64
+import logging
 import math
+import os
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import Callable, Protocol, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -20,7 +22,10 @@ import numpy as np
 from ..errors import InputError
 from ..pixels import to_rgb8
 from ..redact import redact
+from .cameras import CameraSettings, apply_settings, check_camera_exists
 from .paths import check_input_file
+
+log = logging.getLogger(__name__)
 
 FALLBACK_FPS = 30.0
 OPEN_TIMEOUT_MS = 5000
@@ -68,9 +73,12 @@ def sane_fps(fps: float) -> float:
 class CaptureReader:
     """cv2.VideoCapture on a camera index, device path, URL or file."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, settings: CameraSettings | None = None,
+                 capture_class: Callable[..., Any] = cv2.VideoCapture) -> None:
         self.spec = spec
-        self.capture = _open_capture(spec)
+        self.settings = settings or CameraSettings()
+        self._capture_class = capture_class
+        self.capture = _open_capture(spec, self.settings, capture_class)
         width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         count = int(self.capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -93,7 +101,7 @@ class CaptureReader:
         if self.capture.set(cv2.CAP_PROP_POS_FRAMES, index) and int(self.capture.get(cv2.CAP_PROP_POS_FRAMES)) == index:
             return
         self.capture.release()
-        self.capture = _open_capture(self.spec)
+        self.capture = _open_capture(self.spec, self.settings, self._capture_class)
         for _ in range(index):
             if not self.capture.grab():
                 break
@@ -102,9 +110,9 @@ class CaptureReader:
         self.capture.release()
 
 
-def count_frames(spec: str) -> int:
+def count_frames(spec: str | os.PathLike) -> int:
     """The frames a file really has, by reading through it (its header may say 0, or 10**9)."""
-    capture = _open_capture(spec)
+    capture = _open_capture(os.fspath(spec), CameraSettings())
     frames = 0
     try:
         while capture.grab():
@@ -147,35 +155,60 @@ def is_live_spec(spec: str) -> bool:
     return spec.isdigit() or spec.startswith("/dev/video") or "://" in spec
 
 
+def is_camera(spec: str) -> bool:
+    return spec.isdigit() or spec.startswith("/dev/video")
+
+
 def check_source(spec: str) -> None:
     """What can be known about a source without opening it: a file must exist and hold bytes.
 
     Cheap (no OpenCV call), so the CLI runs it before loading the model."""
     spec = str(spec)
-    if spec.isdigit() or "://" in spec or spec.startswith("/dev/video") or spec == "demo":
+    if is_camera(spec) or "://" in spec or spec == "demo":
         return
     check_input_file(spec, "a video")
 
 
-def _open_capture(spec: str) -> cv2.VideoCapture:
-    """Open a capture or raise a clear error; never hang longer than OPEN_TIMEOUT_MS."""
-    if spec.isdigit():
-        capture = cv2.VideoCapture(int(spec))
+def probe_source(spec: str, settings: CameraSettings | None = None) -> None:
+    """Before the model loads: a camera exists, a file opens as a video, camera settings go to cameras.
+
+    (A URL is opened later: it may take up to the open timeout to answer.)"""
+    spec = str(spec)
+    check_source(spec)
+    if settings is not None and not settings.empty and not is_camera(spec):
+        raise InputError(f"--width, --height, --fps, --fourcc and --backend set a camera's mode; {redact(spec)} "
+                         "is not a camera (a file or stream gives the frames it has)")
+    if is_camera(spec):
+        check_camera_exists(spec)
+    elif "://" not in spec and spec != "demo":
+        _open_capture(spec, CameraSettings()).release()
+
+
+def _open_capture(spec: str, settings: CameraSettings,
+                  capture_class: Callable[..., Any] = cv2.VideoCapture) -> Any:
+    """Open a capture or raise a clear error; never hang longer than OPEN_TIMEOUT_MS. A camera gets
+    the mode in ``settings`` (and a note when it chose another)."""
+    if is_camera(spec):
+        check_camera_exists(spec)
+        capture = capture_class(int(spec) if spec.isdigit() else spec, settings.api)
         if not capture.isOpened():
-            raise ConnectionError(f"cannot open camera {spec}: is one connected, and free? "
-                                  "(try --source /dev/videoN, a URL or a video file)")
+            raise ConnectionError(f"cannot open camera {spec}: is it free (not used by another program)? "
+                                  "(try another --source /dev/videoN, a URL or a video file)")
+        note = apply_settings(capture, settings, f"camera {spec}")
+        if note:
+            log.warning("%s", note)
         return capture
     if "://" in spec:
         if spec.lower().startswith(("http://", "https://")):
             probe_http(spec)  # OpenCV would hide what the server said
         params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, OPEN_TIMEOUT_MS]
-        capture = cv2.VideoCapture(spec, cv2.CAP_FFMPEG, params)
+        capture = capture_class(spec, cv2.CAP_FFMPEG, params)
         if not capture.isOpened():
             raise ConnectionError(f"cannot open stream {redact(spec)}: no answer within {OPEN_TIMEOUT_MS // 1000} s "
                                   "or not a video stream")
         return capture
     check_source(spec)
-    capture = cv2.VideoCapture(spec)
+    capture = capture_class(spec)
     if not capture.isOpened():
         raise InputError(f"{spec}: not a video OpenCV can read (try .mp4, .avi or .mkv)")
     return capture
@@ -212,6 +245,6 @@ def probe_http(spec: str) -> None:
         raise ConnectionError(f"cannot reach {redact(spec)}: {reason}") from None
 
 
-def open_reader(spec: str) -> Reader:
-    """A :class:`Reader` for a camera index, /dev/videoN, URL or file."""
-    return CaptureReader(str(spec))
+def open_reader(spec: str, settings: CameraSettings | None = None) -> Reader:
+    """A :class:`Reader` for a camera index, /dev/videoN, URL or file (a camera in the mode asked)."""
+    return CaptureReader(str(spec), settings)
