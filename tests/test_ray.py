@@ -157,6 +157,9 @@ def cluster():
     temp = tempfile.mkdtemp(prefix="rc", dir="/tmp")  # Ray's socket paths must stay short
     # Ray's default token authentication: a driver given an address sends the token only when asked to.
     env = {**os.environ, "PYTHONPATH": str(REPO), "RAY_AUTH_MODE": "token"}
+    if not (Path.home() / ".ray" / "auth_token").exists():  # a fresh machine: make the token Ray's way
+        subprocess.run([str(ray), "get-auth-token", "--generate"], check=True, env=env, capture_output=True,
+                       timeout=60)
     subprocess.run([str(ray), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=false",
                     f"--temp-dir={temp}", "--disable-usage-stats"], check=True, env=env, capture_output=True,
                    timeout=120)
@@ -174,7 +177,7 @@ def test_joining_a_token_cluster_without_token_mode_says_so(cluster, tmp_path, c
     assert "RAY_AUTH_MODE" not in os.environ
     result = run("video", str(clips / "pan.mp4"), "-o", str(tmp_path / "o.mp4"), "--ray", address, cwd=tmp_path)
     assert result.returncode == 2
-    assert_one_line_error(result, "token authentication", "RAY_AUTH_MODE=token")
+    assert_one_line_error(result, "uses token authentication and this process does not", "RAY_AUTH_MODE=token")
     assert not (tmp_path / "o.mp4").exists()
 
 
