@@ -38,6 +38,12 @@ CASES = [
     ("image --model nonet", ["image", "--model", "nonet"]),
     ("video a.mp4 -o out/x.webm", ["video", "a.mp4", "-o", "out/x.webm"]),
     ("live --record exists.mp4", ["live", "--source", "a.mp4", "--record", "a.mp4", "--no-window"]),
+    ("live --source 7 (no such camera)", ["live", "--source", "7", "--no-window"]),
+    ("live --source /dev/video9 (missing)", ["live", "--source", "/dev/video9", "--no-window"]),
+    ("video notes.txt -o x.mp4", ["video", "notes.txt", "-o", "x.mp4"]),
+    ("image notes.txt", ["image", "notes.txt"]),
+    ("live without a display or --no-window", ["live", "--source", "a.mp4"]),
+    ("video a.mp4 -o link (a dangling link)", ["video", "a.mp4", "-o", "link.mp4"]),
 ]
 
 # Runs the CLI in-process, then reports whether TensorFlow was imported on the way to the error.
@@ -45,14 +51,26 @@ PROBE = ("import sys\nfrom stream_cam.cli import main\ncode = main(sys.argv[1:])
          "sys.stderr.write('TF=%s\\n' % ('tensorflow' in sys.modules))\nsys.exit(code)\n")
 
 
+def write_small_video(path: Path) -> None:
+    import cv2
+    import numpy as np
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (64, 48))
+    for i in range(3):
+        writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+    writer.release()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "DISPLAY": ""}  # no display: as on a server
     rows = []
     with tempfile.TemporaryDirectory() as folder:
-        (Path(folder) / "a.mp4").write_bytes(b"\0" * 64)  # exists; never decoded by these cases
+        write_small_video(Path(folder) / "a.mp4")  # a real video: the cases refuse something else
+        (Path(folder) / "notes.txt").write_text("shopping list\n")  # a text file given as a video or image
+        (Path(folder) / "link.mp4").symlink_to("/nonexistent/x.mp4")
         for name, argv in CASES:
             times, tf_loaded, line, code = [], False, "", 0
             for _ in range(args.runs):

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import REPO, assert_one_line_error, run
+from helpers import REPO, assert_one_line_error, run, write_clip
 
 def test_image_json_and_overlays(tmp_path):
     result = run("image", "skimage:chelsea", "skimage:coffee", "--json", "-o", "out", cwd=tmp_path)
@@ -118,7 +118,7 @@ REFUSED_BEFORE_TENSORFLOW = [
 
 @pytest.mark.parametrize("argv, fragment", REFUSED_BEFORE_TENSORFLOW, ids=lambda v: " ".join(v) if isinstance(v, list) else None)
 def test_bad_input_is_refused_before_tensorflow_loads(tmp_path, argv, fragment):
-    (tmp_path / "clip.mp4").write_bytes(b"\0" * 64)
+    write_clip(tmp_path / "clip.mp4", frames=3)  # a real video: each case refuses something else
     probe = ("import sys\nfrom stream_cam.cli import main\ncode = main(sys.argv[1:])\n"
              "print('tensorflow' in sys.modules)\nsys.exit(code)\n")
     result = subprocess.run([sys.executable, "-c", probe, *argv], cwd=tmp_path, capture_output=True, text=True,

@@ -89,7 +89,7 @@ def test_live_run_on_a_fast_source(tiny_cam, tmp_path, sync):
     tiny_cam.explain = slow_explain
     options = LiveOptions(window=False, max_frames=40, record=tmp_path / "rec.mp4", log=tmp_path / "log.jsonl",
                           sync=sync)
-    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500)).run()
+    stats = LiveRun(tiny_cam, options, lambda: ArrayReader(camera, fps=500, live=True)).run()
     assert stats.shown == 40
     if sync:  # the display waits for the engine: stale frames are dropped, every heatmap is the frame's own
         assert stats.dropped > 40 and set(stats.ages) == {0}

@@ -28,7 +28,7 @@ from ..sinks.video import check_codec
 from ..sinks.window import display_available
 from ..sources.images import check_image_spec
 from ..sources.cameras import CameraSettings
-from ..sources.readers import is_camera, probe_source
+from ..sources.readers import check_source, is_camera, probe_source
 from ..web.address import Address, check_token, parse_address, probe_port
 
 DEMO_OUTPUT = Path("stream_cam_demo.mp4")
@@ -200,7 +200,9 @@ def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | 
 
 def _plan_video(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     for spec in args.inputs:
-        probe_source(spec)
+        # One input that is not a video is refused now; among several, it fails alone later (exit 3)
+        # while the others are processed.
+        probe_source(spec) if len(args.inputs) == 1 else check_source(spec)
     options = VideoOptions(batch=args.batch, hud=args.hud, results=args.results, resume=args.resume,
                            **_stream_values(args, classes, address))
     options.validate()

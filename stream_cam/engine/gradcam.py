@@ -17,9 +17,12 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import ModelError
 from ..models.loaded import LoadedModel
 from .explainer import CAMResult, ClassSpec, Explainer  # noqa: F401 - ClassSpec is part of the API here
 from .graph import build_cam_model
+from .registry import methods_for
+from .tokens import TokenTap
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +58,30 @@ class CAM(Explainer):
         self._tf = tf
         if exact:
             tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
-        self._cam_model, self._head = build_cam_model(model.keras_model, model.target, fold_batchnorm)
+        if self.transformer_only and model.tokens is None:
+            raise ModelError(f"--method {self.method_name} follows a transformer's attention; {model.name} has "
+                             "none (use gradcam, or another CAM method)")
+        if model.tokens is not None:  # a transformer: its tokens, reshaped to the patch grid, are the map
+            self._cam_model = TokenTap(model)
+            self._head = self._cam_model.head
+            self.num_classes = int(model.keras_model.outputs[0].shape[-1])
+        else:
+            self._cam_model, self._head = build_cam_model(model.keras_model, model.target, fold_batchnorm)
+            self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
         self._jit_compile = bool(jit_compile)
         self._functions: dict[int | str, Any] = {}
-        self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
+        self.methods = methods_for(model.tokens is not None)  # what a live view may switch to
         log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
 
     # -- the one step variants override -------------------------------------
     uses_gradients = True  # False for gradient-free methods: no backward pass is built
     method_name = "cam"  # the CLI's name of the method
+    transformer_only = False  # True for the methods that follow attention (:mod:`.attention`)
+
+    def gradients(self, tape: Any, score: Any, activations: Any) -> Any:
+        """What :meth:`class_map` gets as ``grads``: d score / d activations (None without gradients).
+        The attention methods take the gradients of the attention probabilities instead."""
+        return tape.gradient(score, activations) if self.uses_gradients else None
 
     def channel_weights(self, grads: Any, activations: Any) -> Any:
         """``(N, h, w, c)`` gradients and activations -> ``(N, c)`` channel weights."""
@@ -114,7 +132,7 @@ class CAM(Explainer):
         heatmaps = []
         for j, column in enumerate(columns):
             # 3. Gradient of the chosen pre-activation score w.r.t. the activations (if the method uses it).
-            grads = tape.gradient(column, activations) if self.uses_gradients else None
+            grads = self.gradients(tape, column, activations)
             # 4. The method's map, then ReLU and scale to [0, 1].
             cam = tf.nn.relu(self.class_map(grads, activations, images, chosen[:, j]))
             peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)

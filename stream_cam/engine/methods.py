@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InputError
+from .attention import AttentionRelevance, AttentionRollout
 from .gradcam import CAM, GradCAM, GradCAMPlusPlus
 from .registry import DEFAULT_SCORE_CHANNELS
 
@@ -123,6 +124,8 @@ METHODS: dict[str, type[CAM]] = {  # the same names, in the same order, as regis
     "hirescam": HiResCAM,
     "eigencam": EigenCAM,
     "scorecam": ScoreCAM,
+    "relevance": AttentionRelevance,
+    "rollout": AttentionRollout,
 }
 
 

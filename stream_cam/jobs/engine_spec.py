@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS
+from ..engine.registry import DEFAULT_SCORE_CHANNELS, default_method
 from ..models.registry import DEFAULT_MODEL
 from ..models.tflite import is_tflite
 
@@ -22,7 +22,7 @@ class EngineSpec:
     weights: str = "imagenet"
     preprocess: str | None = None
     labels: Path | None = None
-    method: str | None = None  # None: gradcam, or a .tflite file's own method
+    method: str | None = None  # None: gradcam (relevance for a transformer), or a .tflite file's own method
     score_channels: int | None = DEFAULT_SCORE_CHANNELS
     xla: bool = False
 
@@ -48,5 +48,5 @@ class EngineSpec:
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
                            preprocessing=self.preprocess, labels=self.labels)
-        return build_method(self.method or DEFAULT_METHOD, model, jit_compile=self.xla,
+        return build_method(self.method or default_method(model.is_transformer), model, jit_compile=self.xla,
                             score_channels=self.score_channels)

@@ -11,6 +11,13 @@ from ..errors import ModelError
 from .labels import generic_labels, imagenet_labels
 from .layers import LayerInfo, as_functional, find_target_layer
 from .preprocessing import check_scaling, preprocess
+from .tokens import TokenLayout, token_layout
+
+
+def token_target(tokens: TokenLayout) -> LayerInfo:
+    """A transformer's tap: the query input of its last attention layer, (N, tokens, channels)."""
+    last = tokens.attention[-1]
+    return LayerInfo((str(getattr(last, "path", last.name)),), last, (None, tokens.tokens, tokens.channels))
 
 
 @dataclass(frozen=True)
@@ -23,6 +30,11 @@ class LoadedModel:
     scaling: str
     labels: list[str] = field(repr=False)
     name: str = "model"
+    tokens: TokenLayout | None = None  # a vision transformer: its patch grid and attention layers
+
+    @property
+    def is_transformer(self) -> bool:
+        return self.tokens is not None
 
     @property
     def layer_name(self) -> str:
@@ -35,6 +47,9 @@ class LoadedModel:
         return preprocess(rgb_uint8_batch, self.input_size, self.scaling, bgr)
 
     def with_layer(self, layer: str | None) -> "LoadedModel":
+        if self.tokens is not None and layer is not None:
+            raise ModelError(f"{self.name} is a transformer: it is explained at its last block's attention input "
+                             f"({self.layer_name}); leave --layer out")
         return replace(self, target=find_target_layer(self.keras_model, layer))
 
     def label(self, index: int) -> str:
@@ -57,13 +72,18 @@ class LoadedModel:
             labels = imagenet_labels() if num_classes == 1000 else generic_labels(num_classes)
         elif num_classes is not None and len(labels) != num_classes:
             raise ModelError(f"the label file has {len(labels)} names but the model has {num_classes} classes")
+        # A transformer (attention layers over a patch grid) is explained through its tokens, unless a
+        # --layer names a 4-D layer to explain instead.
+        tokens = token_layout(keras_model, input_size) if layer is None else None
+        target = token_target(tokens) if tokens is not None else find_target_layer(keras_model, layer)
         return cls(
             keras_model=keras_model,
-            target=find_target_layer(keras_model, layer),
+            target=target,
             input_size=input_size,
             scaling=check_scaling(scaling),
             labels=list(labels),
             name=name or keras_model.name,
+            tokens=tokens,
         )
 
 

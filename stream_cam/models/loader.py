@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import InputError, ModelError
 from .labels import read_label_file
 from .loaded import LoadedModel
-from .registry import APPLICATIONS, DEFAULT_MODEL, LITE_MODELS, ApplicationSpec, check_model_name
+from .registry import APPLICATIONS, DEFAULT_MODEL, HUB_PREFIX, LITE_MODELS, ApplicationSpec, check_model_name
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +49,54 @@ def load_model(
         keras_model = _build_application(text, spec, weights)
         return LoadedModel.from_keras(keras_model, layer or spec.layer, preprocessing or spec.scaling,
                                       label_list, text)
+    if text.startswith(HUB_PREFIX):
+        keras_model, scaling = _load_hub_preset(text[len(HUB_PREFIX):])
+        return LoadedModel.from_keras(keras_model, layer, preprocessing or scaling, label_list, text)
     check_model_name(text)
     path = Path(text)
     keras_model = _load_model_file(path)
     return LoadedModel.from_keras(keras_model, layer, preprocessing or "none", label_list, path.stem)
+
+
+HUB_MISSING = 'keras-hub models need keras-hub: pip install "stream-cam[hub]" (or pip install keras-hub)'
+
+
+def _import_keras_hub() -> Any:
+    try:
+        import keras_hub
+    except ImportError as exc:
+        raise ModelError(HUB_MISSING) from exc
+    return keras_hub
+
+
+def _load_hub_preset(preset: str) -> tuple[Any, str]:
+    """A keras-hub image classifier preset (downloaded by keras-hub, then cached), and its input scaling."""
+    keras_hub = _import_keras_hub()
+    try:
+        classifier = keras_hub.models.ImageClassifier.from_preset(preset)
+    except OSError as exc:  # requests' ConnectionError is an OSError
+        raise ModelError(f"cannot download the keras-hub preset {preset!r} (no network?): run once online so "
+                         "keras-hub caches it, or save the model with model.save('model.keras') and give the "
+                         "file") from exc
+    except ValueError as exc:
+        raise ModelError(f"keras-hub has no image classifier preset {preset!r}: {str(exc)[:200]}") from exc
+    converter = getattr(getattr(classifier, "preprocessor", None), "image_converter", None)
+    return classifier, _scaling_of(getattr(converter, "scale", None), getattr(converter, "offset", None))
+
+
+def _scaling_of(scale: Any, offset: Any) -> str:
+    """stream_cam's name for a keras-hub image converter's ``x * scale + offset``."""
+    import numpy as np
+
+    scale = np.atleast_1d(np.asarray(scale if scale is not None else 1.0, np.float64))
+    offset = np.atleast_1d(np.asarray(offset if offset is not None else 0.0, np.float64))
+    if np.allclose(scale, 1 / 127.5) and np.allclose(offset, -1.0):
+        return "-1..1"
+    if np.allclose(scale, 1 / 255.0) and np.allclose(offset, 0.0):
+        return "0..1"
+    if np.allclose(scale * 255 * np.array([0.229, 0.224, 0.225]), 1.0, atol=1e-2):
+        return "torch"
+    return "none"
 
 
 def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | None) -> Any:
@@ -75,9 +119,22 @@ def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | N
         ) from exc
 
 
+def _names_keras_hub(path: Path) -> bool:
+    """Whether a .keras file's config names keras-hub classes (then keras-hub must be imported first)."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return b"keras_hub" in archive.read("config.json")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return False
+
+
 def _load_model_file(path: Path) -> Any:
     import keras
 
+    if path.suffix.lower() == ".keras" and _names_keras_hub(path):
+        _import_keras_hub()  # registers its layers and models with Keras
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:

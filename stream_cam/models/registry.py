@@ -34,6 +34,8 @@ MODEL_NAMES = (*LITE_MODELS, *APPLICATIONS)
 
 MODEL_FILE_SUFFIXES = (".keras", ".h5", ".hdf5", ".tflite")
 
+HUB_PREFIX = "hub:"  # hub:PRESET, a keras-hub image classifier preset (e.g. hub:vit_base_patch16_224_imagenet)
+
 
 def check_model_name(name_or_path: str) -> str:
     """A built-in name, or a model file that exists: known without loading anything."""
@@ -44,13 +46,17 @@ def check_model_name(name_or_path: str) -> str:
     text = str(name_or_path)
     if text in MODEL_NAMES:
         return text
+    if text.startswith(HUB_PREFIX):
+        if not text[len(HUB_PREFIX):].strip():
+            raise InputError("--model hub:PRESET needs a keras-hub preset name, e.g. hub:vit_base_patch16_224_imagenet")
+        return text
     path = Path(text)
     if path.suffix.lower() in MODEL_FILE_SUFFIXES or path.exists():
         if not path.is_file():
             raise InputError(f"model file {path} does not exist")
         return text
-    raise InputError(f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)} or a path to a .keras/.h5 file "
-                     "(or a .tflite file made by 'stream-cam export')")
+    raise InputError(f"unknown model {text!r}: use one of {', '.join(MODEL_NAMES)}, a path to a .keras/.h5 file "
+                     "(or a .tflite file made by 'stream-cam export'), or hub:PRESET for a keras-hub preset")
 
 
 def builtin_labels(name: str) -> list[str] | None:
