@@ -65,6 +65,7 @@ class ImageReport:
     top: list[dict] = field(default_factory=list)
     explained: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    method: str = ""  # the CAM method that made the heatmaps
 
 
 def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
@@ -113,7 +114,7 @@ def explain_image(cam: CAM, spec: str, paths: list[Path], options: ImageOptions)
         result = cam(rgb, top_k=options.explain_top)
     probabilities = result.probabilities[0]
     model = cam.model
-    report = ImageReport(path=str(spec), size=(width, height))
+    report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name)
     for index in result.top_indices(options.top_k)[0]:
         report.top.append(_entry(model.label(int(index)), int(index), probabilities))
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

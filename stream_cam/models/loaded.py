@@ -74,8 +74,15 @@ class LoadedModel:
             raise ModelError(f"the label file has {len(labels)} names but the model has {num_classes} classes")
         # A transformer (attention layers over a patch grid) is explained through its tokens, unless a
         # --layer names a 4-D layer to explain instead.
-        tokens = token_layout(keras_model, input_size) if layer is None else None
-        target = token_target(tokens) if tokens is not None else find_target_layer(keras_model, layer)
+        tokens = token_layout(keras_model, input_size)
+        if tokens is not None and layer is not None:
+            try:
+                target, tokens = find_target_layer(keras_model, layer), None  # a 4-D layer the user chose
+            except ModelError as exc:
+                raise ModelError(f"{name or keras_model.name} is a transformer, explained at its last block's "
+                                 f"attention input; leave --layer out ({exc})") from exc
+        else:
+            target = token_target(tokens) if tokens is not None else find_target_layer(keras_model, layer)
         return cls(
             keras_model=keras_model,
             target=target,
