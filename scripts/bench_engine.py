@@ -19,6 +19,12 @@ round-robin, medians) with its ratio to Grad-CAM and to the plain forward pass; 
 with several channel limits, and the largest limit that still runs at 10 fps at batch 1.
 
     python scripts/bench_engine.py --methods [--models efficientnet_lite0 xception] [--rounds 9]
+
+``--vit`` measures a transformer: ViT-Ti/16 at 224 px (random weights, keras-hub config), the plain
+forward pass and each transformer method at batch 1 and 8. Goal: the default method (rollout) at
+most 1.6x the forward pass at batch 1.
+
+    python scripts/bench_engine.py --vit [--rounds 9]
 """
 
 from __future__ import annotations
@@ -120,6 +126,47 @@ def bench_methods(name: str, rounds: int, score_limits: list[int]) -> None:
     print(f"Score-CAM's largest channel limit at >= 10 fps (batch 1): {max(fast) if fast else 'none measured'}")
 
 
+def vit_tiny() -> object:
+    """ViT-Ti/16 at 224 px (12 blocks, 3 heads, width 192), random weights, from its keras-hub config."""
+    import keras_hub
+
+    backbone = keras_hub.models.ViTBackbone(image_shape=(224, 224, 3), patch_size=16, num_layers=12, num_heads=3,
+                                            hidden_dim=192, mlp_dim=768, use_class_token=True)
+    return keras_hub.models.ViTImageClassifier(backbone=backbone, num_classes=1000, pooling="token")
+
+
+def bench_vit(rounds: int, methods: list[str]) -> None:
+    """Each method on ViT-Ti/16 at batch 1 and 8 beside the plain forward pass (round-robin medians)."""
+    from stream_cam.engine.methods import METHODS
+    from stream_cam.models.loaded import LoadedModel
+
+    model = LoadedModel.from_keras(vit_tiny(), scaling="-1..1", name="vit_tiny_16")
+    x1 = model.preprocess(builtin_image("chelsea"))
+    x8 = np.repeat(x1, 8, axis=0)
+    forward = tf.function(lambda x: model.keras_model(x, training=False))
+    cams = {name: METHODS[name](model) for name in methods}
+    runs: dict[str, Callable[[], object]] = {"forward b=1": lambda: forward(x1).numpy(),
+                                              "forward b=8": lambda: forward(x8).numpy()}
+    for name, cam in cams.items():
+        runs[f"{name} b=1"] = lambda cam=cam: cam.explain(x1, np.full((1, 1), -1, np.int32))
+        runs[f"{name} b=8"] = lambda cam=cam: cam.explain(x8, np.full((8, 1), -1, np.int32))
+    samples: dict[str, list[float]] = {k: [] for k in runs}
+    for fn in runs.values():  # trace and warm up
+        fn()
+    for _ in range(rounds):
+        for key, fn in runs.items():
+            median_ms(fn, samples[key])
+    ms = {k: statistics.median(v) for k, v in samples.items()}
+    print(f"ViT-Ti/16 224 px, random weights, {rounds} rounds, median ms per frame (batch 8: per frame)")
+    print("| method | b=1 ms | b=8 ms/frame | b=1 / forward | b=8 / forward |")
+    print("|---|---|---|---|---|")
+    print(f"| forward | {ms['forward b=1']:.1f} | {ms['forward b=8'] / 8:.1f} | 1.00 | 1.00 |")
+    for name in methods:
+        one, eight = ms[f"{name} b=1"], ms[f"{name} b=8"] / 8
+        print(f"| {name} | {one:.1f} | {eight:.1f} | {one / ms['forward b=1']:.2f} | "
+              f"{eight / (ms['forward b=8'] / 8):.2f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["efficientnet_lite0", "xception"])
@@ -129,10 +176,15 @@ def main() -> None:
     parser.add_argument("--methods", action="store_true", help="measure the CAM family instead")
     parser.add_argument("--score-limits", type=int, nargs="+", default=[8, 16, 32, 64, 128, 0],
                         help="Score-CAM channel limits to measure (0: every channel)")
+    parser.add_argument("--vit", action="store_true", help="ViT-Ti/16: the transformer methods beside the forward")
+    parser.add_argument("--vit-methods", nargs="+", default=["rollout", "relevance", "gradcam", "layercam"])
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     warnings.simplefilter("ignore")  # the example warns about its input structure on Keras 3
+    if args.vit:
+        bench_vit(args.rounds, args.vit_methods)
+        return
     if args.methods:
         for name in args.models:
             bench_methods(name, args.rounds, args.score_limits)

@@ -26,6 +26,8 @@ _EXPORTS = {
     "HiResCAM": "stream_cam.engine.methods",
     "EigenCAM": "stream_cam.engine.methods",
     "ScoreCAM": "stream_cam.engine.methods",
+    "AttentionRelevance": "stream_cam.engine.attention",
+    "AttentionRollout": "stream_cam.engine.attention",
     "METHODS": "stream_cam.engine.methods",
     "CAM": "stream_cam.engine.gradcam",
     "CAMResult": "stream_cam.engine.explainer",

@@ -85,6 +85,16 @@ def test_every_method_runs_on_a_transformer(build, method):
     assert cam.methods[-2:] == ("relevance", "rollout")
 
 
+def test_the_python_api_takes_a_vit():
+    import stream_cam
+
+    clf = hub_vit(seed=2)
+    image = photos(1, (64, 64))[0]
+    for cam in (stream_cam.GradCAM(clf), stream_cam.AttentionRelevance(clf), stream_cam.AttentionRollout(clf)):
+        result = cam(image)
+        assert result.heatmaps.shape == (1, 8, 8) and result.heatmaps.max() == pytest.approx(1.0)
+
+
 def test_the_transformer_methods_refuse_a_cnn(tiny_model):
     with pytest.raises(ModelError, match="attention"):
         METHODS["relevance"](tiny_model)

@@ -98,7 +98,7 @@ def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
 
     cams = {name: cam if name == cam.method_name else build_method(name, cam.model, jit_compile=args.xla,
                                                                     score_channels=args.score_channels)
-            for name in args.methods}
+            for name in args.methods if name in cam.methods or not args.all_methods}
     summaries = evaluate(cams, args.paths, plan.options)
     print_summaries(summaries, plan.options.as_json)
     if plan.options.plot is not None:
