@@ -290,6 +290,26 @@ def test_a_client_that_never_finishes_its_headers_is_closed(monkeypatch):
         server.close()
 
 
+def test_a_polling_client_keeps_its_connection_past_the_header_deadline(monkeypatch):
+    monkeypatch.setattr(web_server, "HEADER_TIMEOUT_S", 1.0)
+    port = free_port()
+    server = WebServer(parse_address(str(port)), Broadcaster(), Recorder()).start()
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        connection.request("GET", "/healthz")
+        connection.getresponse().read()
+        sock = connection.sock
+        for _ in range(12):  # a page polling 5 times a second, for 2.4 deadlines
+            threading.Event().wait(0.2)  # the client's own pace
+            connection.request("GET", "/healthz")
+            response = connection.getresponse()
+            assert response.status == 200 and response.read()
+        assert connection.sock is sock  # the same connection throughout: never cut between requests
+    finally:
+        connection.close()
+        server.close()
+
+
 def test_wrong_tokens_are_logged_without_the_token_and_slowed(caplog):
     port = free_port()
     server = WebServer(parse_address(str(port)), Broadcaster(), Recorder(), token="right-token-123").start()

@@ -119,7 +119,8 @@ class RequestGuard:
         if media_type != "application/json":
             return 415, "send the control as application/json"
         length = _header(scope, b"content-length")
-        if length is not None and (not length.strip().isdigit() or int(length[:12]) > MAX_BODY_BYTES):
+        if length is not None and (not length.strip().isdigit() or len(length.strip()) > 15
+                                   or int(length) > MAX_BODY_BYTES):
             return 413, f"the request body is over {MAX_BODY_BYTES // 1024} KB"
         return None
 

@@ -33,7 +33,16 @@ def _protocol_with_header_timeout() -> Any:
             self._arm_header_deadline()
 
         def _arm_header_deadline(self) -> None:
-            self.loop.call_later(HEADER_TIMEOUT_S, self._header_deadline)
+            previous = getattr(self, "_header_timer", None)
+            if previous is not None:  # one deadline per connection: the one for the next request
+                previous.cancel()
+            self._header_timer = self.loop.call_later(HEADER_TIMEOUT_S, self._header_deadline)
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            timer = getattr(self, "_header_timer", None)
+            if timer is not None:
+                timer.cancel()
+            super().connection_lost(exc)
 
         def _header_deadline(self) -> None:
             # No request in progress: the headers never came (or the connection idles between requests).
