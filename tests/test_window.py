@@ -133,7 +133,8 @@ def test_kiosk_survives_a_lost_source(display, tmp_path):
         while True:
             shot = screenshot(display, tmp_path / "reconnecting.png")
             b, g, r = (shot[..., i].astype(int) for i in range(3))
-            if ((r > 220) & (g > 180) & (b < 60)).sum() > 200 or time.monotonic() > deadline:
+            titled = ((r > 220) & (g > 180) & (b < 60)).sum() > 200  # (the HUD's yellow label too: dark AND title)
+            if (shot.mean() < 60 and titled) or time.monotonic() > deadline:
                 break
         assert shot.mean() < 60, "not the dark reconnecting screen"
         assert ((r > 220) & (g > 180) & (b < 60)).sum() > 200, "no 'reconnecting...' title"
