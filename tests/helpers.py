@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import pickle
 import socket
@@ -85,6 +86,34 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def wait_until(condition, timeout: float = 30, what: str = "the condition", interval: float = 0.1):
+    """Poll ``condition()`` until it returns something true (returned) or fail after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"{what} did not happen within {timeout} s")
+
+
+def wait_for_server(base: str, proc=None, token: str | None = None, timeout: float = 120) -> None:
+    """Until ``base`` answers /healthz and its /state has a top class (a first frame was explained);
+    fails at once, with its stderr, if ``proc`` ends first."""
+    auth = {"Authorization": f"Bearer {token}"} if token else {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(proc.stderr.read())
+        try:
+            if get(base + "healthz", auth, timeout=2)[0] == 200 and json.loads(get(base + "state", auth)[1]).get("top"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the server did not come up")
 
 
 def wait_for_lines(path: Path, n: int, proc: subprocess.Popen, timeout: float = 120) -> int:

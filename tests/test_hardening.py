@@ -348,9 +348,9 @@ def test_token_from_a_file_or_the_environment(tmp_path):
     proc = start("demo", "--no-window", "--serve", f"0.0.0.0:{port}", "--token-file", "token", cwd=tmp_path,
                  env={"DISPLAY": ""})
     try:
-        from test_web import wait_healthy
+        from helpers import wait_for_server
 
-        wait_healthy(f"http://127.0.0.1:{port}/", proc, secret)
+        wait_for_server(f"http://127.0.0.1:{port}/", proc, secret)
         assert get(f"http://127.0.0.1:{port}/state")[0] == 401
         assert get(f"http://127.0.0.1:{port}/state", {"Authorization": f"Bearer {secret}"})[0] == 200
         assert secret not in Path(f"/proc/{proc.pid}/cmdline").read_bytes().decode(errors="replace")

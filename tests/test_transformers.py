@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, run
+from helpers import assert_one_line_error, run, run_without_tensorflow
 from stream_cam.engine.methods import METHODS
 from stream_cam.errors import ModelError
 from stream_cam.models.loaded import LoadedModel
@@ -52,6 +52,16 @@ def functional_vit(seed: int = 0):
     return keras.Model(inputs, outputs, name="functional_vit")
 
 
+def hub_swin(seed: int = 0):
+    """A small keras-hub Swin: windowed attention, patch merging (16x16 -> 8x8 tokens), GAP head."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    backbone = keras_hub.models.SwinTransformerBackbone(image_shape=(64, 64, 3), patch_size=4, embed_dim=16,
+                                                        depths=[1, 1], num_heads=[2, 2], window_size=4)
+    return keras_hub.models.SwinTransformerImageClassifier(backbone=backbone, num_classes=3)
+
+
 def photos(n: int, shape: tuple[int, int], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 255, (n, *shape, 3), dtype=np.uint8)
 
@@ -83,6 +93,47 @@ def test_every_method_runs_on_a_transformer(build, method):
     if method not in ASSUME_NON_NEGATIVE:
         assert (result.heatmaps.reshape(6, -1).max(axis=1) > 0).all()  # never an all-zero map
     assert cam.methods[-2:] == ("relevance", "rollout")
+
+
+def test_swin_is_explained_on_its_last_stage():
+    model = LoadedModel.from_keras(hub_swin())
+    assert model.is_transformer and not model.attends  # windowed attention: the CAM family only
+    assert (model.tokens.grid, model.tokens.prefix, model.tokens.pooling) == ((8, 8), 0, "mean")
+    assert model.tokens.output_of is model.keras_model.backbone.get_layer("norm")
+    with pytest.raises(ModelError, match="windowed attention"):
+        METHODS["relevance"](model)
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS if m not in ("relevance", "rollout")])
+def test_every_cam_method_runs_on_swin(method):
+    model = LoadedModel.from_keras(hub_swin())
+    cam = METHODS[method](model)
+    result = cam(photos(2, (64, 64), seed=3), classes=[[0, 2]] * 2)
+    assert result.heatmaps.shape == (2, 2, 8, 8) and np.isfinite(result.heatmaps).all()
+    if method not in ASSUME_NON_NEGATIVE:
+        assert (result.heatmaps.reshape(4, -1).max(axis=1) > 0).all()
+    assert "relevance" not in cam.methods
+
+
+def test_swin_gradcam_matches_the_textbook_computation():
+    """Grad-CAM on Swin's last stage, computed straight from the backbone's tokens with a GradientTape."""
+    import tensorflow as tf
+
+    clf = hub_swin(seed=4)
+    images = photos(2, (64, 64), seed=5)
+    x = tf.constant(images.astype(np.float32))
+    with tf.GradientTape() as tape:
+        tokens = clf.backbone(x, training=False)  # (N, 64, C)
+        tape.watch(tokens)
+        logits = clf.get_layer("predictions")(tf.reduce_mean(tokens, axis=1))
+        score = tf.reduce_sum(logits * tf.one_hot([1, 1], 3), axis=1)
+    np.testing.assert_allclose(logits.numpy(), clf(x, training=False).numpy(), atol=1e-5)  # the head is GAP+Dense
+    grads, tokens = tape.gradient(score, tokens).numpy(), tokens.numpy()
+    weights = grads.mean(axis=1)  # (N, C): Grad-CAM's channel weights, averaged over the grid
+    expected = np.maximum(np.einsum("ntc,nc->nt", tokens, weights), 0).reshape(2, 8, 8)
+    expected /= expected.max(axis=(1, 2), keepdims=True)
+    got = METHODS["gradcam"](LoadedModel.from_keras(clf))(images, classes=[[1]] * 2).heatmaps[:, 0]
+    np.testing.assert_allclose(got, expected, atol=1e-4)
 
 
 def test_the_python_api_takes_a_vit():
@@ -246,3 +297,118 @@ def test_a_hub_preset_offline_says_so(tmp_path):
     result = run("image", "skimage:chelsea", "--model", "hub:vit_base_patch16_224_imagenet", cwd=tmp_path,
                  env={"KAGGLE_API_ENDPOINT": "http://127.0.0.1:9"}, timeout=300)
     assert_one_line_error(result, "cannot download the keras-hub preset", "no network")
+
+
+# -- LiteRT: a transformer's explainer, gradients included, runs on LiteRT's built-in ops -----------
+
+@pytest.mark.parametrize("build, method", [
+    (hub_vit, "relevance"), (hub_vit, "gradcam"), (hub_deit, "relevance"), (functional_vit, "rollout"),
+    (hub_swin, "gradcam"),
+], ids=["ViT relevance", "ViT gradcam", "DeiT relevance", "functional rollout", "Swin gradcam"])
+def test_a_transformer_exports_to_litert_and_matches_the_engine(build, method, tmp_path):
+    from stream_cam.engine.export import to_tflite
+    from stream_cam.engine.litert import LiteRTExplainer
+
+    model = LoadedModel.from_keras(build())
+    cam = METHODS[method](model)
+    path = tmp_path / "explainer.tflite"
+    path.write_bytes(to_tflite(cam))  # StridedSliceGrad and Erfc (exact GELU) would refuse this
+    exported = LiteRTExplainer(path)
+    for image in photos(3, model.input_size, seed=11):
+        ours, theirs = cam(image), exported(image)
+        assert theirs.class_indices.tolist() == ours.class_indices.tolist()
+        np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-4)
+        assert theirs.heatmaps.max() == pytest.approx(1.0)
+
+
+def test_the_export_leaves_the_engine_and_tensorflow_as_they_were():
+    import tensorflow as tf
+    from tensorflow.python.framework import ops
+
+    from stream_cam.engine.export import to_tflite
+
+    gelu, gradient = tf.nn.gelu, ops._gradient_registry.lookup("StridedSlice")
+    to_tflite(METHODS["gradcam"](LoadedModel.from_keras(functional_vit())))
+    assert tf.nn.gelu is gelu and ops._gradient_registry.lookup("StridedSlice") is gradient
+
+
+def test_an_exported_vit_runs_every_command_without_tensorflow(tmp_path):
+    hub_vit(seed=1).save(tmp_path / "vit.keras")
+    export = run("export", "--model", "vit.keras", "-o", "vit.tflite", cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    assert "rollout" in export.stdout + export.stderr  # the transformer default, said
+    image = run_without_tensorflow("image", "skimage:chelsea", "--model", "vit.tflite", "--json", "-o", "v.png",
+                                   cwd=tmp_path)
+    assert image.returncode == 0, image.stderr
+    assert json.loads(image.stdout)["method"] == "rollout" and (tmp_path / "v.png").is_file()
+    refused = run_without_tensorflow("image", "skimage:chelsea", "--model", "vit.tflite", "--method", "gradcam",
+                                     cwd=tmp_path)
+    assert_one_line_error(refused, "was exported with --method rollout")
+
+
+# -- everywhere a CNN works: video, live (async, motion, two sources), evaluate, the browser view --
+
+@pytest.fixture(scope="module")
+def vit_file(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("vit")
+    hub_vit(seed=3).save(folder / "vit.keras")
+    return folder / "vit.keras"
+
+
+def test_a_vit_runs_video_live_and_evaluate(vit_file, tmp_path):
+    from helpers import write_clip
+    from stream_cam.sources.readers import count_frames
+
+    write_clip(tmp_path / "clip.mp4", frames=16, fps=8)
+    model = str(vit_file)
+    video = run("video", "clip.mp4", "-o", "out.mp4", "--model", model, "--method", "relevance", cwd=tmp_path)
+    assert video.returncode == 0, video.stderr
+    assert count_frames(tmp_path / "out.mp4") == 16
+    live = run("live", "--source", "clip.mp4", "--source", "clip.mp4", "--no-window", "--max-frames", "12",
+               "--model", model, "--motion", "flow", "--log", "live.jsonl", cwd=tmp_path, env={"DISPLAY": ""})
+    assert live.returncode == 0, live.stderr
+    lines = [json.loads(line) for line in (tmp_path / "live.jsonl").read_text().splitlines()]
+    assert len(lines) >= 12 and {line["method"] for line in lines} == {"rollout"}  # the transformer default
+    evaluate = run("evaluate", "clip.mp4", "--model", model, "--method", "all", "--json", "--every", "4",
+                   cwd=tmp_path)
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert {"relevance", "rollout", "gradcam"} <= set(evaluate.stdout.replace('"', " ").split())
+
+
+@pytest.mark.browser
+def test_the_page_of_a_vit_offers_and_switches_the_attention_methods(vit_file, tmp_path):
+    import shutil
+
+    from helpers import free_port, get, post, start, wait_for_server, wait_until
+    from playwright.sync_api import sync_playwright
+    from test_web import CHROMIUM, CHROMIUM_FLAGS
+
+    if not shutil.which("chromium"):
+        pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")
+    port = free_port()
+    proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", "--model", str(vit_file), cwd=tmp_path,
+                 env={"DISPLAY": ""})
+    base = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_server(base, proc)
+        state = json.loads(get(base + "state")[1])
+        assert state["method"] == "rollout" and {"relevance", "rollout", "gradcam"} <= set(state["methods"])
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+                                                 ignore_default_args=["--headless=old"])
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.goto(base)
+                page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=60000)
+                page.wait_for_function("() => document.getElementById('method').value === 'rollout'", timeout=30000)
+                page.select_option("#method", "relevance")
+                # The page's choice reaches the run (it switches once the new method is compiled).
+                wait_until(lambda: json.loads(get(base + "state")[1])["method"] == "relevance", 60,
+                           "the switch to relevance")
+                page.screenshot(path=str(tmp_path / "vit_page.png"))
+            finally:
+                browser.close()
+        assert post(base + "control", {"method": "eigencam"})[0] == 200  # the CAM family is offered too
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, first_mjpeg_frame, free_port, get, post, run, start
+from helpers import assert_one_line_error, first_mjpeg_frame, free_port, get, post, run, start, wait_for_server
 from stream_cam.errors import InputError
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sources.demo import DemoClip
@@ -26,21 +26,6 @@ from stream_cam.web.state import parse_control
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic"]
-
-
-def wait_healthy(base: str, proc=None, token: str | None = None, timeout: float = 120) -> None:
-    auth = {"Authorization": f"Bearer {token}"} if token else {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(proc.stderr.read())
-        try:
-            if get(base + "healthz", auth, timeout=2)[0] == 200 and json.loads(get(base + "state", auth)[1]).get("top"):
-                return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the server did not come up")
 
 
 def saturation(jpeg: bytes) -> float:
@@ -56,7 +41,7 @@ def demo_server(request, tmp_path):
                  cwd=tmp_path, env={"DISPLAY": ""})
     base = f"http://127.0.0.1:{port}/"
     try:
-        wait_healthy(base, proc, token)
+        wait_for_server(base, proc, token)
         yield base, token
     finally:
         proc.terminate()
@@ -306,7 +291,7 @@ def test_page_of_an_exported_model_offers_its_one_method(lite0_tflite, tmp_path)
                                     str(lite0_tflite), cwd=tmp_path, env={"DISPLAY": ""})
     base = f"http://127.0.0.1:{port}/"
     try:
-        wait_healthy(base, proc, None)
+        wait_for_server(base, proc, None)
         assert json.loads(get(base + "state")[1])["methods"] == ["gradcam"]
         status, body = post(base + "control", {"method": "layercam"})
         assert status == 400 and b"does not offer" in body

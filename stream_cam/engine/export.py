@@ -9,19 +9,21 @@ The exported ``explain`` signature is the engine's own computation, traced once 
 The model's input scaling runs inside. The graph is the compiled engine's (BatchNorm folded),
 so the heatmaps are the engine's. LiteRT has no kernels for some of TensorFlow's gradient ops:
 what is between the target layer and the logits must be pooling and dense layers (no ReLU),
-as in the offline models and most transfer-learning heads. EigenCAM needs an SVD, which
-LiteRT lacks. Both are refused with a clear message. A fourth output, ``description``, is
+as in the offline models and most transfer-learning heads. A transformer's gradient (through
+its blocks) is traced with two stand-ins LiteRT can run (:func:`_gradients_liteRT_runs`).
+EigenCAM needs an SVD, which LiteRT lacks. Both are refused with a clear message. A fourth output, ``description``, is
 the JSON that says what the file is (labels, method, input size, ...).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -32,7 +34,7 @@ from .gradcam import CAM
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-EXPORTABLE = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam")
+EXPORTABLE = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam", "relevance", "rollout")
 
 
 def describe(cam: CAM, precision: str) -> dict:
@@ -47,6 +49,53 @@ def check_exportable(method: str) -> None:
     if method not in EXPORTABLE:
         raise ModelError(f"--method {method} cannot be exported: it needs an SVD, which LiteRT does not have; "
                          f"export one of {', '.join(EXPORTABLE)}")
+
+
+def _strided_slice_gradient(op: Any, grad: Any) -> tuple:
+    """StridedSlice's gradient without StridedSliceGrad (which LiteRT lacks): slice a tensor of the
+    input's element indices the same way, and scatter the incoming gradient to those indices."""
+    import tensorflow as tf
+
+    x = op.inputs[0]
+    index = tf.reshape(tf.range(tf.size(x)), tf.shape(x))
+    masks = {name: op.get_attr(name) for name in
+             ("begin_mask", "end_mask", "ellipsis_mask", "new_axis_mask", "shrink_axis_mask")}
+    picked = tf.strided_slice(index, op.inputs[1], op.inputs[2], op.inputs[3], **masks)
+    flat = tf.scatter_nd(tf.reshape(picked, [-1, 1]), tf.reshape(grad, [-1]), tf.reshape(tf.size(x), [1]))
+    return tf.reshape(flat, tf.shape(x)), None, None, None
+
+
+def _erf(x: Any) -> Any:
+    """erf from exp, mul and add (Abramowitz & Stegun 7.1.26, error below 1.5e-7): LiteRT has no Erf."""
+    import tensorflow as tf
+
+    t = 1.0 / (1.0 + 0.3275911 * tf.abs(x))
+    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
+    return tf.sign(x) * (1.0 - poly * tf.exp(-x * x))
+
+
+@contextlib.contextmanager
+def _gradients_liteRT_runs() -> Iterator[None]:
+    """While the exported graph is traced, what a transformer's gradient needs is written with ops
+    LiteRT has: StridedSlice (a ViT's class-token pick, x[:, 0]) is differentiated by a scatter, and
+    exact GELU (whose Erfc the converter fuses away only without a gradient) uses :func:`_erf`.
+    The same numbers to ~1e-6 (the export checks them against the engine); the engine is untouched."""
+    import tensorflow as tf
+    from tensorflow.python.framework import ops  # the registry has no public way to swap an entry
+
+    entry = ops._gradient_registry._registry["StridedSlice"]
+    saved_gradient, saved_gelu = entry["type"], tf.nn.gelu
+
+    def gelu(features: Any, approximate: bool = False, name: Any = None) -> Any:
+        if approximate:
+            return saved_gelu(features, approximate=True, name=name)
+        return 0.5 * features * (1.0 + _erf(features * 0.7071067811865476))
+
+    entry["type"], tf.nn.gelu = _strided_slice_gradient, gelu
+    try:
+        yield
+    finally:
+        entry["type"], tf.nn.gelu = saved_gradient, saved_gelu
 
 
 def save_archive(cam: CAM, folder: Path, precision: str) -> None:
@@ -66,10 +115,13 @@ def save_archive(cam: CAM, folder: Path, precision: str) -> None:
                 "description": tf.constant(info)}
 
     archive = keras.export.ExportArchive()
-    archive.track(cam._cam_model)
-    archive.add_endpoint("explain", explain, input_signature=[
-        tf.TensorSpec([1, height, width, 3], tf.uint8, name="image"), tf.TensorSpec([1, 1], tf.int32, name="target")])
-    archive.write_out(str(folder), verbose=False)
+    # The variables: a CNN's CAM model, or a transformer's own model (its TokenTap only wraps it).
+    archive.track(cam.model.keras_model if cam.model.is_transformer else cam._cam_model)
+    with _gradients_liteRT_runs():  # the endpoint is traced in here
+        archive.add_endpoint("explain", explain, input_signature=[
+            tf.TensorSpec([1, height, width, 3], tf.uint8, name="image"),
+            tf.TensorSpec([1, 1], tf.int32, name="target")])
+        archive.write_out(str(folder), verbose=False)
 
 
 def to_tflite(cam: CAM, precision: str = "f32") -> bytes:

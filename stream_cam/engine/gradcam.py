@@ -58,9 +58,10 @@ class CAM(Explainer):
         self._tf = tf
         if exact:
             tf.config.optimizer.set_experimental_options({"arithmetic_optimization": False})
-        if self.transformer_only and model.tokens is None:
+        if self.transformer_only and not model.attends:
+            kind = "windowed attention it cannot follow" if model.tokens is not None else "none"
             raise ModelError(f"--method {self.method_name} follows a transformer's attention; {model.name} has "
-                             "none (use gradcam, or another CAM method)")
+                             f"{kind} (use gradcam, or another CAM method)")
         if model.tokens is not None:  # a transformer: its tokens, reshaped to the patch grid, are the map
             self._cam_model = TokenTap(model)
             self._head = self._cam_model.head
@@ -70,7 +71,7 @@ class CAM(Explainer):
             self.num_classes = int(self._head.logits(self._cam_model.outputs[1]).shape[-1])
         self._jit_compile = bool(jit_compile)
         self._functions: dict[int | str, Any] = {}
-        self.methods = methods_for(model.tokens is not None)  # what a live view may switch to
+        self.methods = methods_for(model.attends)  # what a live view may switch to
         log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
 
     # -- the one step variants override -------------------------------------

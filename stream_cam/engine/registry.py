@@ -13,12 +13,12 @@ DEFAULT_METHOD = "gradcam"
 DEFAULT_TRANSFORMER_METHOD = "rollout"
 
 
-def methods_for(transformer: bool) -> tuple[str, ...]:
-    """What a model offers: every method on a transformer (the CAM family on its token map), the CAM
-    family on a CNN."""
-    return METHOD_NAMES if transformer else CNN_METHODS
+def methods_for(attends: bool) -> tuple[str, ...]:
+    """What a model offers: every method on a transformer whose attention is read (the CAM family on
+    its token map), the CAM family on a CNN and on Swin (its last stage's tokens)."""
+    return METHOD_NAMES if attends else CNN_METHODS
 
 
-def default_method(transformer: bool) -> str:
-    return DEFAULT_TRANSFORMER_METHOD if transformer else DEFAULT_METHOD
+def default_method(attends: bool) -> str:
+    return DEFAULT_TRANSFORMER_METHOD if attends else DEFAULT_METHOD
 DEFAULT_SCORE_CHANNELS = 32  # Score-CAM's channel limit (Faster-Score-CAM); 0 = every channel

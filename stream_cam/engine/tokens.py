@@ -1,6 +1,7 @@
 """A transformer as the CAM engine sees a CNN: images -> [a token map (N, h, w, C), logits].
 
-The token map is the query input of the last attention layer (its block's first LayerNorm, the
+The token map is the query input of the last attention layer (for a transformer without
+readable attention, such as Swin, the last stage's output before the pooled head) (its block's first LayerNorm, the
 tap pytorch-grad-cam uses for ViTs: with CLS pooling, the last block's OUTPUT patch tokens get
 exactly zero gradient). Its patch tokens are reshaped to the patch grid INSIDE the graph and put
 back in place, so the map is on the path to the logits and every CAM method's gradient reaches
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 
 from ..errors import ModelError
 from ..models.loaded import LoadedModel
-from ..models.tokens import AttentionRecorder
+from ..models.tokens import AttentionRecorder, OutputRecorder
 from .graph import Head
 
 PROBABILITIES = {"softmax", "sigmoid"}
@@ -66,7 +67,7 @@ class TokenTap:
         (h, w), prefix, last = self.layout.grid, self.layout.prefix, len(self.layout.attention) - 1
 
         def replace(index: int, query: Any) -> Any:
-            if index != last:
+            if index not in (last, -1):
                 return query
             channels = query.shape[-1]
             grid = tf.reshape(query[:, prefix:], [-1, h, w, channels])
@@ -77,8 +78,14 @@ class TokenTap:
 
     def __call__(self, images: Any, training: bool = False) -> list[Any]:
         captured: dict[str, Any] = {}
-        with AttentionRecorder(self.layout.attention, self._tap(captured)) as seen, \
-                _linear(self.final, self.activation):
+        replace = self._tap(captured)
+        if self.layout.output_of is not None:  # Swin: the last stage's output is the map
+            with OutputRecorder(self.layout.output_of, lambda tokens: replace(-1, tokens)), \
+                    _linear(self.final, self.activation):
+                logits = self.model.keras_model(images, training=False)
+            self.attention = []
+            return [captured["map"], logits]
+        with AttentionRecorder(self.layout.attention, replace) as seen, _linear(self.final, self.activation):
             logits = self.model.keras_model(images, training=False)
         self.attention = seen.probabilities
         return [captured["map"], logits]

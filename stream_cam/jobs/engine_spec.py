@@ -48,5 +48,5 @@ class EngineSpec:
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
                            preprocessing=self.preprocess, labels=self.labels)
-        return build_method(self.method or default_method(model.is_transformer), model, jit_compile=self.xla,
+        return build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
                             score_channels=self.score_channels)

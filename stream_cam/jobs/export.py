@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..errors import InputError, ModelError, OutputError
+from ..errors import InputError, OutputError
 from ..sinks.files import check_output_path, publish, temporary_path
 
 if TYPE_CHECKING:  # the engine's modules load TensorFlow
@@ -78,10 +78,6 @@ def run_export(cam: CAM, options: ExportOptions) -> ExportReport:
         size = sum(f.stat().st_size for f in options.output.rglob("*") if f.is_file())
         return ExportReport(options.output, size)
     check_exportable(cam.method_name)
-    if cam.model.is_transformer:
-        raise ModelError(f"{cam.model.name} is a transformer: its explainer is not exported for LiteRT yet (its "
-                         "attention is re-read inside the graph, which the converter was not checked on); use it "
-                         "with TensorFlow, or try --format savedmodel")
     blob = to_tflite(cam, options.precision)
     tmp = temporary_path(options.output)
     try:

@@ -11,12 +11,13 @@ from ..errors import ModelError
 from .labels import generic_labels, imagenet_labels
 from .layers import LayerInfo, as_functional, find_target_layer
 from .preprocessing import check_scaling, preprocess
-from .tokens import TokenLayout, token_layout
+from .tokens import TokenLayout, pooled_token_layout, token_layout
 
 
 def token_target(tokens: TokenLayout) -> LayerInfo:
-    """A transformer's tap: the query input of its last attention layer, (N, tokens, channels)."""
-    last = tokens.attention[-1]
+    """A transformer's tap, (N, tokens, channels): the query input of its last attention layer, or
+    the last stage's output of a transformer without readable attention (Swin)."""
+    last = tokens.output_of if tokens.output_of is not None else tokens.attention[-1]
     return LayerInfo((str(getattr(last, "path", last.name)),), last, (None, tokens.tokens, tokens.channels))
 
 
@@ -35,6 +36,11 @@ class LoadedModel:
     @property
     def is_transformer(self) -> bool:
         return self.tokens is not None
+
+    @property
+    def attends(self) -> bool:
+        """A transformer whose attention probabilities stream_cam reads (not Swin's windows)."""
+        return self.tokens is not None and bool(self.tokens.attention)
 
     @property
     def layer_name(self) -> str:
@@ -81,8 +87,17 @@ class LoadedModel:
             except ModelError as exc:
                 raise ModelError(f"{name or keras_model.name} is a transformer, explained at its last block's "
                                  f"attention input; leave --layer out ({exc})") from exc
+        elif tokens is not None:
+            target = token_target(tokens)
         else:
-            target = token_target(tokens) if tokens is not None else find_target_layer(keras_model, layer)
+            try:
+                target = find_target_layer(keras_model, layer)
+            except ModelError:
+                # No 4-D layer: a transformer without a class token (Swin) is explained on its last stage.
+                tokens = pooled_token_layout(keras_model, input_size) if layer is None else None
+                if tokens is None:
+                    raise
+                target = token_target(tokens)
         return cls(
             keras_model=keras_model,
             target=target,

@@ -26,9 +26,10 @@ class TokenLayout:
 
     grid: tuple[int, int]  # patches (rows, columns)
     prefix: int  # tokens before the patches (CLS, distillation, registers)
-    attention: tuple[Any, ...]  # the MultiHeadAttention layers, first block first
+    attention: tuple[Any, ...]  # the MultiHeadAttention layers, first block first (none for Swin)
     channels: int  # the width of a token
     pooling: str  # "token" (CLS) or "mean" (no class token)
+    output_of: Any = None  # without readable attention (Swin): the layer whose output is the token map
 
     @property
     def tokens(self) -> int:
@@ -123,3 +124,61 @@ def token_layout(model: Any, input_size: tuple[int, int]) -> TokenLayout | None:
         raise ModelError(f"model {model.name!r}: its {tokens} tokens do not fit a {grid[0]}x{grid[1]} patch grid "
                          "(windowed or merging attention, such as Swin's, is explained at its last stage's output)")
     return TokenLayout(grid, prefix, tuple(layers), channels, "token" if prefix > 0 else "mean")
+
+
+class OutputRecorder:
+    """While active, ``layer``'s output goes through ``replace`` first (how the last stage of a
+    GAP-pooled transformer such as Swin becomes the tap). The layer's ``call`` is restored on exit."""
+
+    def __init__(self, layer: Any, replace: Any) -> None:
+        self.layer, self.replace = layer, replace
+
+    def __enter__(self) -> "OutputRecorder":
+        original = self.layer.call
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self.replace(original(*args, **kwargs))
+
+        self.layer.call = call
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.layer.__dict__.pop("call", None)
+
+
+def _last_token_output(model: Any) -> Any:
+    """Walking back from the logits, the first layer whose output is a token sequence (N, T, C), or
+    None when a 4-D (image-like) output comes first. Nested functional models (keras-hub's backbone
+    inside its classifier) are walked into."""
+    for layer in reversed(getattr(model, "layers", [])):
+        if hasattr(layer, "layers") and hasattr(layer, "outputs"):
+            found = _last_token_output(layer)
+            if found is not None:
+                return found
+            continue
+        try:
+            shape = tuple(layer.output.shape)
+        except (AttributeError, ValueError):
+            continue
+        if len(shape) == 4:
+            return None
+        if len(shape) == 3 and shape[1] is not None and shape[1] > 1:
+            return layer
+    return None
+
+
+def pooled_token_layout(model: Any, input_size: tuple[int, int]) -> TokenLayout | None:
+    """The layout of a transformer without a class token or readable attention (Swin: windowed
+    attention, patch merging, a global-average-pooled head): its last token sequence before the
+    pooling is the map. The grid is the one stride that tiles the input into exactly that many
+    tokens; None when the model has no such output."""
+    layer = _last_token_output(model)
+    if layer is None:
+        return None
+    tokens, channels = int(layer.output.shape[1]), int(layer.output.shape[2])
+    height, width = input_size
+    stride = round((height * width / tokens) ** 0.5)
+    if stride < 1 or height % stride or width % stride or (height // stride) * (width // stride) != tokens:
+        raise ModelError(f"model {model.name!r}: its last token sequence ({layer.name}, {tokens} tokens) does not "
+                         f"tile its {height}x{width} input; pass --layer with a 4-D layer to explain")
+    return TokenLayout((height // stride, width // stride), 0, (), channels, "mean", output_of=layer)
