@@ -21,7 +21,7 @@ def to_rgb8(image: np.ndarray, what: str, bgr: bool = False) -> np.ndarray:
     elif image.dtype == np.bool_:
         image = image.astype(np.uint8) * 255
     elif np.issubdtype(image.dtype, np.floating):
-        image = np.uint8(np.clip(np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255.0 + 0.5)
+        image = (np.clip(np.nan_to_num(image, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
     elif np.issubdtype(image.dtype, np.integer):
         image = np.clip(image, 0, 255).astype(np.uint8)
     else:
@@ -65,8 +65,7 @@ class StabilityMeter:
         last = self._last
         if last is not None and last[0] == computed_on:
             return self.value
-        same_class = last is not None and last[1] == class_index
-        self.value = correlation(last[2], heatmap) if same_class else None
+        self.value = correlation(last[2], heatmap) if last is not None and last[1] == class_index else None
         self._last = (computed_on, class_index, heatmap)
         return self.value
 

@@ -17,9 +17,9 @@ import os
 import signal
 import sys
 import threading
-from typing import Sequence
+from typing import NoReturn, Sequence
 
-from ..errors import StreamCamError
+from ..errors import OutputError, StreamCamError
 from ..jobs.engine_spec import EngineSpec
 from .parser import PROG, build_parser, join_dash_values
 from .plan import Plan, make_plan, resolve_classes
@@ -83,9 +83,12 @@ def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
         print("no display found: writing the demo to a video file instead", flush=True)
     from ..jobs.signals import StopSignals
 
-    make_folder(plan.output.parent)
+    output = plan.output
+    if output is None:  # the planner names a file for every demo that is not live
+        raise OutputError("the demo has no output file; give -o FILE.mp4")
+    make_folder(output.parent)
     with StopSignals() as stop:  # a signal ends the clip early; what was written is kept and said
-        result = process_video(cam, demo_reader(args.seconds_per_scene), plan.output, plan.options, stop=stop)
+        result = process_video(cam, demo_reader(args.seconds_per_scene), output, plan.options, stop=stop)
     print(f"wrote the demo video to {result.output.resolve()} ({result.frames} frames, {result.fps:.0f} fps"
           + (f"; stopped by {result.interrupted})" if result.interrupted else ")"), flush=True)
     report_notes(result)
@@ -142,7 +145,7 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _stopped(terminated: bool) -> None:
+def _stopped(terminated: bool) -> NoReturn:
     """Leave with 130 (Ctrl-C) or 143 (SIGTERM); everything is already closed (finally blocks ran)."""
     print(f"{PROG}: {'stopped by SIGTERM' if terminated else 'interrupted'}", file=sys.stderr)
     # An interrupt inside TensorFlow's import leaves CPython marked "killed by SIGINT", and

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
 from ..engine.motion import METHODS as MOTION_METHODS
@@ -28,7 +28,7 @@ class OneLineParser(argparse.ArgumentParser):
         command = self.prog.removeprefix(PROG).strip()  # the CLI adds "stream-cam: error: " itself
         raise InputError(f"{command + ': ' if command else ''}{message} (see '{self.prog} --help')")
 
-    def parse_args(self, args=None, namespace=None):  # type: ignore[override]
+    def parse_args(self, args=None, namespace=None):
         parsed, extras = self.parse_known_args(args, namespace)
         if extras:
             self.error(unrecognized(extras, self._flags_of(parsed)))
@@ -172,7 +172,7 @@ def build_parser() -> OneLineParser:
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     _common(parser, top=True)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
-    keys = dict(epilog=keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    keys: dict[str, Any] = dict(epilog=keys_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
 
     image = commands.add_parser(
         "image", help="explain still images and save overlays",

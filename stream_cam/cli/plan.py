@@ -233,11 +233,11 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     window = args.window and display_available()
     interactive = args.output is None and (window or address is not None or args.kiosk)
     if interactive:
-        options = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
-                              sync=args.sync, motion=args.motion, score_channels=args.score_channels,
-                              trust=args.trust, **_stream_values(args, classes, address))
-        options.validate()
-        return Plan("demo", options, None, [], interactive=True)
+        live = LiveOptions(source="demo", loop=True, window=window, kiosk=args.kiosk, cycle=args.cycle,
+                           sync=args.sync, motion=args.motion, score_channels=args.score_channels,
+                           trust=args.trust, **_stream_values(args, classes, address))
+        live.validate()
+        return Plan("demo", live, None, [], interactive=True)
     if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift" or args.trust is not None:
         raise InputError("--kiosk, --cycle, --sync, --motion and --trust play the demo live; leave out -o "
                          "(a file is written at full speed, every frame with its own heatmap)")

@@ -109,6 +109,6 @@ class Explainer:
         batch = as_batch(frames)
         targets = self.targets_for(len(batch), classes, top_k)
         result = self.explain(self.model.preprocess(batch), targets)
-        if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:
+        if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:  # type: ignore[arg-type]
             return CAMResult(result.heatmaps[:, 0], result.probabilities, result.class_indices[:, 0])
         return result

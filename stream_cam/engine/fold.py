@@ -68,15 +68,16 @@ def folded_weights(conv: Any, bn: Any) -> list[np.ndarray]:
     beta = _value(bn.beta) if bn.beta is not None else np.zeros_like(mean)
     scale = gamma / np.sqrt(variance + bn.epsilon)
     bias = _value(conv.bias) if conv.use_bias else np.zeros_like(mean)
-    bias = np.float32((bias - mean) * scale + beta)
+    bias = ((bias - mean) * scale + beta).astype(np.float32)
     if isinstance(conv, keras.layers.SeparableConv2D):
         # Only the pointwise (kh=kw=1, in*multiplier, out) kernel carries output channels.
-        return [np.float32(_value(conv.depthwise_kernel)), np.float32(_value(conv.pointwise_kernel) * scale), bias]
+        return [_value(conv.depthwise_kernel).astype(np.float32),
+                (_value(conv.pointwise_kernel) * scale).astype(np.float32), bias]
     kernel = _value(conv.kernel)
     if isinstance(conv, keras.layers.DepthwiseConv2D):
         # (kh, kw, in, multiplier): output channel c = in * multiplier + m.
-        return [np.float32(kernel * scale.reshape(kernel.shape[2], kernel.shape[3])), bias]
-    return [np.float32(kernel * scale), bias]  # (kh, kw, in, out)
+        return [(kernel * scale.reshape(kernel.shape[2], kernel.shape[3])).astype(np.float32), bias]
+    return [(kernel * scale).astype(np.float32), bias]  # (kh, kw, in, out)
 
 
 def fused_call(conv: Any, bn: Any, inputs: Any, **kwargs: Any) -> Any:

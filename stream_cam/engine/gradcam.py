@@ -62,6 +62,7 @@ class CAM(Explainer):
             kind = "windowed attention it cannot follow" if model.tokens is not None else "none"
             raise ModelError(f"--method {self.method_name} follows a transformer's attention; {model.name} has "
                              f"{kind} (use gradcam, or another CAM method)")
+        self._cam_model: Any  # images -> [maps, logits]: a Keras model, or a transformer's TokenTap
         if model.tokens is not None:  # a transformer: its tokens, reshaped to the patch grid, are the map
             self._cam_model = TokenTap(model)
             self._head = self._cam_model.head
@@ -73,6 +74,11 @@ class CAM(Explainer):
         self._functions: dict[int | str, Any] = {}
         self.methods = methods_for(model.attends)  # what a live view may switch to
         log.debug("%s on %s, layer %s", type(self).__name__, model.name, model.layer_name)
+
+    @property
+    def jit_compile(self) -> bool:
+        """Whether the graphs are compiled with XLA (``--xla``)."""
+        return self._jit_compile
 
     # -- the one step variants override -------------------------------------
     uses_gradients = True  # False for gradient-free methods: no backward pass is built

@@ -36,7 +36,7 @@ class MotionCompensator:
             raise InputError(f"unknown motion compensation {method!r}; choose one of: {', '.join(METHODS)}")
         self.method = method
         self.size = size
-        self._dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if method == "flow" else None
+        self._dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if method == "flow" else None
         self._window: np.ndarray | None = None
         grid_x, grid_y = np.meshgrid(np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32))
         self._grid = (grid_x, grid_y)
@@ -56,7 +56,8 @@ class MotionCompensator:
         if self.method == "shift":
             return self._shift(heat, old, new)
         # Backward flow: for each pixel of the NEW frame, where it was in the OLD one.
-        flow = self._dis.calc(new, old, None)
+        assert self._dis is not None  # made for "flow"
+        flow = self._dis.calc(new, old, None)  # type: ignore[call-overload]  # OpenCV's stubs want an array
         map_x = self._grid[0] + flow[..., 0]
         map_y = self._grid[1] + flow[..., 1]
         return cv2.remap(heat, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
@@ -67,5 +68,5 @@ class MotionCompensator:
         (dx, dy), response = cv2.phaseCorrelate(old.astype(np.float32), new.astype(np.float32), self._window)
         if response < MIN_SHIFT_RESPONSE:
             return heat
-        move = np.float32([[1, 0, dx], [0, 1, dy]])
+        move = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
         return cv2.warpAffine(heat, move, self.size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)

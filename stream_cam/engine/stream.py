@@ -13,7 +13,7 @@ from ..checks import check_smooth
 from ..frames import MAX_RANK, Explanation, Frame
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from .gradcam import CAM
+    from .explainer import Explainer
 
 
 @dataclass
@@ -125,13 +125,13 @@ class StreamExplainer:
     smoother, still in ONE engine call.
     """
 
-    def __init__(self, cam: CAM, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
+    def __init__(self, cam: Explainer, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
         self.cam = cam
         self.choice = choice or ClassChoice(top_k=top_k)
         self.top_k = top_k
         self.smoother = TemporalSmoother(smooth)
 
-    def use(self, cam: CAM, streams: Sequence[StreamChoice] = ()) -> None:
+    def use(self, cam: Explainer, streams: Sequence[StreamChoice] = ()) -> None:
         """Explain with ``cam`` from now on (a method switch); the smoothers start afresh."""
         if cam is self.cam:
             return
@@ -153,9 +153,9 @@ class StreamExplainer:
         # Trust meters due now ride in the SAME engine call: the frame with only the hottest 20% of
         # the stream's previous map shown, explained for that map's class.
         trust_rows: dict[int, tuple[int, int]] = {}  # frame i -> (row in the batch, class)
-        extra = []
+        extra: list[np.ndarray] = []
         for i, (frame, stream) in enumerate(zip(frames, streams)):
-            if stream.trust_due():
+            if stream.trust_due() and stream.last is not None:
                 class_index, heat = stream.last
                 trust_rows[i] = (len(frames) + len(extra), class_index)
                 extra.append(self._hottest_only(frame.image, heat))

@@ -131,13 +131,14 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
             class_index = int(result.class_indices[0]) if top_class is None else top_class
             if top_class is None:
                 top_class = class_index
+                class_index = top_class
             else:
                 result = cam(rgb, classes=top_class)  # every method explains the same class
-            results[method].scores.append(score_map(model, cam.predict, rgb, result.heatmaps[0], top_class,
+            results[method].scores.append(score_map(model, cam.predict, rgb, result.heatmaps[0], class_index,
                                                     options.steps))
         shape = any_cam(rgb).heatmaps[0].shape
         for baseline, heat in (("random", random_map(shape, seed=frames)), ("center", center_map(shape))):
-            results[baseline].scores.append(score_map(model, any_cam.predict, rgb, heat, top_class, options.steps))
+            results[baseline].scores.append(score_map(model, any_cam.predict, rgb, heat, class_index, options.steps))
         log.info("scored %s (class %d)", name, top_class)
     if bar is not None:
         bar.close()
@@ -269,6 +270,9 @@ def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> N
     """Mean deletion and insertion curves of every method, side by side, written atomically."""
     import io
 
+    if options.plot is None:
+        return
+    plot = options.plot
     import matplotlib
 
     matplotlib.use("Agg")
@@ -289,6 +293,6 @@ def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> N
     right.legend(fontsize=8)
     figure.tight_layout()
     buffer = io.BytesIO()
-    figure.savefig(buffer, format=options.plot.suffix.lower().lstrip("."))
+    figure.savefig(buffer, format=plot.suffix.lower().lstrip("."))
     pyplot.close(figure)
-    write_bytes_atomic(options.plot, buffer.getvalue(), options.overwrite)
+    write_bytes_atomic(plot, buffer.getvalue(), options.overwrite)

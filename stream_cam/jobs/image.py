@@ -27,7 +27,7 @@ from ..sources.images import display_name, read_image
 from .options import check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.gradcam import CAM
+    from ..engine.explainer import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -65,18 +65,18 @@ class ImageReport:
     top: list[dict] = field(default_factory=list)
     explained: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
-    method: str = ""  # the CAM method that made the heatmaps
+    method: str = ""  # the Explainer method that made the heatmaps
 
 
 def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
     """Decide and check every output path up front, creating nothing: a bad -o fails before any work."""
     total = len(inputs) * per_image
     out = options.output
-    looks_like_file = out is not None and bool(out.suffix) and not out.is_dir()
-    if looks_like_file and out.suffix.lower() not in IMAGE_SUFFIXES:
-        raise OutputError(f"-o {out}: cannot write {out.suffix} images; use one of {', '.join(IMAGE_SUFFIXES)} "
+    single: Path | None = out if out is not None and bool(out.suffix) and not out.is_dir() else None
+    if single is not None and single.suffix.lower() not in IMAGE_SUFFIXES:
+        raise OutputError(f"-o {out}: cannot write {single.suffix} images; use one of {', '.join(IMAGE_SUFFIXES)} "
                           "(or a folder name without a suffix)")
-    single_file = looks_like_file
+    single_file = single is not None
     if single_file and total != 1:
         raise OutputError(f"-o {out} names one file but {total} overlays will be made; give a folder instead")
     if not single_file and out is not None:
@@ -89,8 +89,8 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
     plans = []
     for spec in inputs:
         stem = display_name(spec)
-        if single_file:
-            names = [out]
+        if single is not None:
+            names = [single]
         elif options.classes:
             names = [folder / f"{stem}_gradcam_{index}.png" for index in options.classes]
         elif per_image == 1:
@@ -104,7 +104,7 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
     return plans
 
 
-def explain_image(cam: CAM, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
+def explain_image(cam: Explainer, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
     """Explain one image and write its overlays to ``paths``."""
     rgb = read_image(spec)
     height, width = rgb.shape[:2]
@@ -145,7 +145,7 @@ def print_report(report: ImageReport, as_json: bool, out: TextIO = sys.stdout) -
               f"peak at x={x} y={y} -> {path}", file=out, flush=True)
 
 
-def run_images(cam: CAM, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
+def run_images(cam: Explainer, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
     """Explain every input; fails before any work if an output cannot be written."""
     options.validate()
     per_image = options.per_image

@@ -13,6 +13,7 @@ thread is joined and every recording finalized whatever ends the run.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -48,7 +49,7 @@ from .options import StreamOptions
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.gradcam import CAM
+    from ..engine.explainer import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -139,15 +140,15 @@ class LiveStats:
 class LiveRun:
     """One live session. ``run()`` returns :class:`LiveStats`; everything is closed after."""
 
-    def __init__(self, cam: CAM, options: LiveOptions,
+    def __init__(self, cam: Explainer, options: LiveOptions,
                  reader_factory: Callable[[], Reader] | Sequence[Callable[[], Reader]] | None = None) -> None:
         options.validate()
         self.cam = cam
         self.options = options
+        self._openers: list[Callable[[], Reader]]
         if reader_factory is None:
             modes = list(options.cameras) or [CameraSettings()] * len(options.sources)
-            self._openers = [lambda spec=spec, mode=mode: open_reader(spec, mode)
-                             for spec, mode in zip(options.sources, modes)]
+            self._openers = [functools.partial(open_reader, spec, mode) for spec, mode in zip(options.sources, modes)]
         elif callable(reader_factory):
             self._openers = [reader_factory]
         else:
@@ -156,7 +157,7 @@ class LiveRun:
         self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
         self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
-        self.cams: dict[str, CAM] = {cam.method_name: cam}  # built on the first switch to each method
+        self.cams: dict[str, Explainer] = {cam.method_name: cam}  # built on the first switch to each method
         self.controls.method = cam.method_name
         self.controls.methods = tuple(cam.methods)
         self.motion = MotionCompensator("off" if options.sync else options.motion)
@@ -287,20 +288,25 @@ class LiveRun:
             out.append((stream, frame, explanation))
         return out
 
-    def _select_cam(self) -> CAM:
+    def _select_cam(self) -> Explainer:
         """The engine for the method the controls ask for; a new method is built on first use
         (in the engine thread, while the display goes on with the last heatmaps)."""
         name = self.controls.method
         if name not in self.cams:
+            from ..engine.gradcam import CAM  # only a TensorFlow engine offers other methods
             from ..engine.methods import build_method
 
             base = next(iter(self.cams.values()))
-            self.cams[name] = build_method(name, base.model, jit_compile=base._jit_compile,
+            if not isinstance(base, CAM):
+                raise InputError(f"this model does not offer {name!r}")
+            self.cams[name] = build_method(name, base.model, jit_compile=base.jit_compile,
                                            score_channels=self.options.score_channels)
             self.cams[name].warm_up()
         return self.cams[name]
 
     def _first_heatmap(self, stream: LiveStream) -> Explanation:
+        if self.engine is None:  # started in run(), before the first frame
+            raise RuntimeError("the engine thread is not running")
         explanation = self.engine.wait_latest(stream.index, FIRST_HEATMAP_TIMEOUT_S)
         if explanation is None:
             raise InputError(f"the model gave no heatmap within {FIRST_HEATMAP_TIMEOUT_S:.0f} s")

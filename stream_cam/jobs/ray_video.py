@@ -103,9 +103,10 @@ class ChunkWorker:
         depth = max(2 * self.options.batch, 8)
         with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first, stop=chunk.stop) as frames:
             for batch in batched(frames, self.options.batch):
-                kept = [item for item in annotator.annotate(batch) if item.explanation.frame.index >= chunk.start]
+                kept = [item for item in annotator.annotate(batch)
+                        if item.explanation.frame.index >= chunk.start and item.image is not None]
                 if kept:
-                    yield Packet(kept[0].explanation.frame.index, np.stack([item.image for item in kept]),
+                    yield Packet(kept[0].explanation.frame.index, np.stack([item.image for item in kept]),  # type: ignore[misc]
                                  [results_row(name, item, label) for item in kept])
 
 
@@ -172,7 +173,7 @@ def connect(address: str) -> Iterator[Any]:
     """Join the cluster at ``address``, or start a local one on this machine's cores; leave it after."""
     import ray
 
-    settings = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
+    settings: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
     # A ray:// address may carry a password: neither it nor Ray's message (which repeats it) is shown as is.
     shown = redact(address)
     said = ""
@@ -381,7 +382,8 @@ class RayJob:
         if video.sink is not None:
             video.sink.close()
             written = video.sink.frames_written
-            final = publish(video.tmp, video.path, self.options.overwrite or self.options.resume, elsewhere=True)
+            if video.tmp is not None:
+                final = publish(video.tmp, video.path, self.options.overwrite or self.options.resume, elsewhere=True)
             video.tmp = None
         if self.table is not None:
             self.table.add(video.rows)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import logging
 import signal
 import threading
@@ -21,7 +23,7 @@ class StopSignals:
     def __init__(self) -> None:
         self.requested: str | None = None
         self._event = threading.Event()
-        self._previous: dict[int, object] = {}
+        self._previous: dict[int, Any] = {}  # handlers, as signal.signal returned them
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name

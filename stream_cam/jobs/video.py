@@ -40,7 +40,7 @@ from .options import StreamOptions
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.gradcam import CAM
+    from ..engine.explainer import Explainer
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class VideoAnnotator:
 
     The local run and every Ray worker use this one class, so their frames are the same."""
 
-    def __init__(self, cam: CAM, options: VideoOptions, source: str) -> None:
+    def __init__(self, cam: Explainer, options: VideoOptions, source: str) -> None:
         self.options = options
         self.label = cam.model.label
         self.explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k,
@@ -164,7 +164,7 @@ class VideoAnnotator:
         return items
 
 
-def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
+def process_video(cam: Explainer, reader: Reader, output: Path, options: VideoOptions,
                   stop: StopSignals | None = None, results: ResultsTable | None = None,
                   name: str | None = None) -> VideoResult:
     """Explain every frame of ``reader`` into ``output``; always finalizes what was written.
@@ -187,7 +187,7 @@ def process_video(cam: CAM, reader: Reader, output: Path, options: VideoOptions,
             extra = [sink for sink in (log_sink, results and VideoRows(results, name or info.source, label)) if sink]
             sinks = resources.enter_context(SinkThread([VideoFileSink(video), *extra], maxsize=depth))
             frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare))
-            if hub is not None:
+            if hub is not None and options.serve is not None:
                 resources.enter_context(WebServer(options.serve, hub, _view_only, options.token, options.allow_hosts))
                 print(f"browser view: {options.serve.url}", flush=True)
             bar = progress_bar(info.frame_count, Path(info.source).name, options.progress)
@@ -344,7 +344,7 @@ def report(spec: str, result: VideoResult) -> None:
               f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
 
 
-def run_videos(cam: CAM, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
+def run_videos(cam: Explainer, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
     """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM.
 
     With several inputs, one that cannot be read fails alone: it is reported and the others go on."""
@@ -384,6 +384,6 @@ def open_video_file(spec: str) -> Reader:
     return reader
 
 
-def _one_video(cam: CAM, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
+def _one_video(cam: Explainer, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
                table: ResultsTable | None) -> VideoResult:
     return process_video(cam, open_video_file(spec), path, options, stop, results=table, name=spec)

@@ -74,7 +74,7 @@ def walk_layers(model: Any, prefix: tuple[str, ...] = ()) -> Iterator[LayerInfo]
 
 
 def _spatial_size(info: LayerInfo) -> int:
-    h, w = info.shape[1:3]
+    h, w = (info.shape or (None, None, None))[1:3]
     return (h or 2) * (w or 2)  # unknown sizes count as spatial
 
 

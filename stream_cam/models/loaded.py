@@ -75,7 +75,7 @@ class LoadedModel:
         input_size = _input_size(keras_model)
         num_classes = _num_classes(keras_model)
         if labels is None:
-            labels = imagenet_labels() if num_classes == 1000 else generic_labels(num_classes)
+            labels = imagenet_labels() if num_classes == 1000 else generic_labels(num_classes or 0)
         elif num_classes is not None and len(labels) != num_classes:
             raise ModelError(f"the label file has {len(labels)} names but the model has {num_classes} classes")
         # A transformer (attention layers over a patch grid) is explained through its tokens, unless a

@@ -27,7 +27,7 @@ def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.nd
 def to_levels(heatmap: np.ndarray) -> np.ndarray:
     """A map in [0, 1] (NaN/inf tolerated) -> uint8 levels 0..255, as the keras.io example's np.uint8(255 * h)."""
     heat = finite_heat(heatmap)
-    return np.uint8(np.round(np.clip(heat, 0.0, 1.0) * 255.0))
+    return np.round(np.clip(heat, 0.0, 1.0) * 255.0).astype(np.uint8)
 
 
 def colorize(heatmap: np.ndarray, colormap: str = DEFAULT_COLORMAP, bgr: bool = True) -> np.ndarray:

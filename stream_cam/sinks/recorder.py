@@ -70,58 +70,58 @@ class Recorder:
 
     def stop(self) -> None:
         if self._target is not None and self.video is None and self._held:
-            self._open()  # a recording shorter than the probe: measure from what there is
+            self._open(self._target)  # a recording shorter than the probe: measure from what there is
         target, self._target = self._target, None
         video, self.video = self.video, None
         self._last = None
         if video is not None:
             video.close()
-            final = publish(video.path, target, self.overwrite, elsewhere=True) if video.frames_written else None
+            final = (publish(video.path, target, self.overwrite, elsewhere=True)
+                     if video.frames_written and target is not None else None)
             if final is None:
                 video.path.unlink(missing_ok=True)
             else:
                 self.finished.append((final, video.frames_written))
 
     def write_annotated(self, item: Annotated) -> None:
-        if self._target is None or item.stream != self.stream:
+        if self._target is None or item.stream != self.stream or item.image is None:
             return
         start = time.perf_counter()
         if self.timeline:
-            self._write_on_timeline(item)
+            self._write_on_timeline(self._target, item.shown.index, item.image)
         elif self.video is None:
             self._held.append((item.image, item.shown.timestamp))
             span = self._held[-1][1] - self._held[0][1]
             if span >= PROBE_SECONDS or len(self._held) >= PROBE_FRAMES:
-                self._open()
+                self._open(self._target)
         else:
             self.video.write(item.image)
         item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
 
-    def _write_on_timeline(self, item: Annotated) -> None:
+    def _write_on_timeline(self, target: Path, index: int, image: np.ndarray) -> None:
         """A file's frames at the file's own rate; a gap (frames never shown) repeats the frame before it.
         A jump back (a looping file starting again) starts the count anew."""
-        index = item.shown.index
         if self.video is None:
-            height, width = item.image.shape[:2]
-            self.video = VideoSink(temporary_path(self._target), width, height, self.fps, self.codec,
+            height, width = image.shape[:2]
+            self.video = VideoSink(temporary_path(target), width, height, self.fps, self.codec,
                                    overwrite=True).open()
             self.rates.append(self.video.fps)
-            log.info("recording %s at the file's own %.3f fps", self._target, self.fps)
+            log.info("recording %s at the file's own %.3f fps", target, self.fps)
         elif self._last is not None and index > self._last[0] + 1:
             for _ in range(index - self._last[0] - 1):
                 self.video.write(self._last[1])
                 self.filled += 1
-        self.video.write(item.image)
-        self._last = (index, item.image)
+        self.video.write(image)
+        self._last = (index, image)
 
-    def _open(self) -> None:
+    def _open(self, target: Path) -> None:
         """Open the writer at the measured rate and write the frames held so far."""
         held, self._held = self._held, []
         fps = measured_fps([t for _, t in held], self.fps)
         height, width = held[0][0].shape[:2]
-        self.video = VideoSink(temporary_path(self._target), width, height, fps, self.codec, overwrite=True).open()
+        self.video = VideoSink(temporary_path(target), width, height, fps, self.codec, overwrite=True).open()
         self.rates.append(fps)
-        log.info("recording %s at %.3f fps (measured; the source reports %.2f)", self._target, fps, self.fps)
+        log.info("recording %s at %.3f fps (measured; the source reports %.2f)", target, fps, self.fps)
         for image, _ in held:
             self.video.write(image)
 

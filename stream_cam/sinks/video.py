@@ -129,7 +129,7 @@ class VideoSink:
             if fourcc is None:
                 self._writer = _PyAVWriter(self.path, *self.encoded_size, self.fps)
             else:
-                writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*fourcc), self.fps,
+                writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*fourcc), self.fps,
                                          self.encoded_size)
                 if not writer.isOpened():
                     writer.release()

@@ -32,7 +32,7 @@ def screen_size() -> tuple[int, int] | None:
     """(width, height) of the X screen, or None where it cannot be asked."""
     xlib = _xlib() if sys.platform.startswith("linux") and os.environ.get("DISPLAY") else None
     display = xlib.XOpenDisplay(None) if xlib is not None else None
-    if not display:
+    if xlib is None or not display:
         return None
     try:
         screen = xlib.XDefaultScreen(display)

@@ -76,7 +76,7 @@ def apply_settings(capture: Any, settings: CameraSettings, name: str) -> str:
     if settings.empty:
         return ""
     if settings.fourcc:
-        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*settings.fourcc.upper()))
+        capture.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter.fourcc(*settings.fourcc.upper()))
     if settings.width:
         capture.set(cv2.CAP_PROP_FRAME_WIDTH, settings.width)
     if settings.height:

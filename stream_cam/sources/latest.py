@@ -41,7 +41,7 @@ class LatestFrames(Pump):
         several sources waits on one event instead of polling them."""
         super().__init__(reader, "stream_cam-capture")
         self._pace = pace
-        self._reopen = reopen
+        self._reopen: Callable[[], Reader] | None = reopen
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._backlog: deque[Frame] = deque(maxlen=self.FILE_BACKLOG if pace else 1)  # not yet taken
@@ -70,6 +70,8 @@ class LatestFrames(Pump):
             delay = 0.0 if self.failures == 0 else min(0.5 * 2 ** (self.failures - 1), self.MAX_BACKOFF_S)
             self.failures += 1
             if delay and self._stop.wait(delay):
+                return False
+            if self._reopen is None:
                 return False
             try:
                 self.reader = self._reopen()

@@ -225,7 +225,8 @@ def probe_http(spec: str) -> None:
     if parts.username is not None:  # user:password@ in the address: HTTP basic authentication
         pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
         headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        host = parts.hostname if ":" not in (parts.hostname or "") else f"[{parts.hostname}]"
+        hostname = parts.hostname or ""
+        host = hostname if ":" not in hostname else f"[{hostname}]"
         netloc = host + (f":{parts.port}" if parts.port else "")
         spec_without_user = urllib.parse.urlunsplit(parts._replace(netloc=netloc))
     else:
@@ -245,6 +246,6 @@ def probe_http(spec: str) -> None:
         raise ConnectionError(f"cannot reach {redact(spec)}: {reason}") from None
 
 
-def open_reader(spec: str, settings: CameraSettings | None = None) -> Reader:
+def open_reader(spec: str, settings: CameraSettings | None = None) -> CaptureReader:
     """A :class:`Reader` for a camera index, /dev/videoN, URL or file (a camera in the mode asked)."""
     return CaptureReader(str(spec), settings)
