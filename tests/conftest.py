@@ -13,10 +13,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
-from stream_cam.tf_runtime import import_tensorflow
-
-import_tensorflow()
 from helpers import tiny_cnn, write_clip  # noqa: E402
+
+# The tiers (pyproject.toml's markers): `python -m pytest -m unit` runs the tests marked
+# @pytest.mark.unit, which need no TensorFlow, and collects only the modules that have some (their
+# top-level imports are TensorFlow-free), so it runs where TensorFlow cannot be imported at all
+# (tests/test_tiers.py proves it). The full suite runs everything.
+UNIT_MARK = "pytest.mark.unit"
+
+
+def _unit_only(config: pytest.Config) -> bool:
+    return config.option.markexpr.strip() == "unit"
+
+
+def pytest_ignore_collect(collection_path, config):
+    if _unit_only(config) and collection_path.suffix == ".py" and collection_path.name.startswith("test_"):
+        return UNIT_MARK not in collection_path.read_text()
+    return None
+
+
+def pytest_configure(config):
+    if not _unit_only(config):  # the rest import TensorFlow: once, quietly, before any test module does
+        from stream_cam.tf_runtime import import_tensorflow
+
+        import_tensorflow()
 
 
 @pytest.fixture

@@ -41,11 +41,13 @@ def imported_parts(path: Path, package: Path = PACKAGE) -> list[tuple[str, int]]
     return found
 
 
+@pytest.mark.unit
 def test_the_parts_exist():
     assert set(ALLOWED) <= set(PARTS) and {"jobs", "cli"} <= set(PARTS)
 
 
 @pytest.mark.parametrize("part", sorted(ALLOWED))
+@pytest.mark.unit
 def test_imports_run_one_way(part):
     wrong = [f"{path.relative_to(REPO)}:{line} imports {name}"
              for path in sorted((PACKAGE / part).rglob("*.py"))
@@ -53,6 +55,7 @@ def test_imports_run_one_way(part):
     assert not wrong, "\n".join(wrong)
 
 
+@pytest.mark.unit
 def test_the_rule_checker_sees_a_wrong_import(tmp_path):
     # The checker itself must be able to fail: a file in render importing models and sinks is caught.
     bad = tmp_path / "stream_cam" / "render" / "probe.py"
@@ -63,6 +66,7 @@ def test_the_rule_checker_sees_a_wrong_import(tmp_path):
     assert [n for n in found if n != "render"] == ["models", "sinks"] and "render" in found
 
 
+@pytest.mark.unit
 def test_light_parts_load_no_tensorflow():
     code = ("import sys\n"
             "import stream_cam.sources.readers, stream_cam.sources.latest, stream_cam.sources.pumps\n"

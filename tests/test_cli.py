@@ -80,11 +80,13 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, fragments):
     assert_one_line_error(run(*args, cwd=tmp_path), *fragments)
 
 
+@pytest.mark.unit
 def test_debug_shows_the_traceback(tmp_path):
     result = run("--debug", "image", "missing.jpg", cwd=tmp_path)
     assert result.returncode != 0 and "Traceback" in result.stderr
 
 
+@pytest.mark.unit
 def test_help_lists_commands_without_loading_tensorflow(tmp_path):
     result = run("--help", cwd=tmp_path)
     assert result.returncode == 0 and "image" in result.stdout

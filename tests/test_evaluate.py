@@ -11,6 +11,7 @@ from helpers import assert_one_line_error, run, write_clip
 from stream_cam.engine.faithfulness import auc, center_map, random_map, score_map
 
 
+@pytest.mark.unit
 def test_auc_of_simple_curves():
     assert auc(np.ones(11)) == pytest.approx(1.0)
     assert auc(np.linspace(1, 0, 11)) == pytest.approx(0.5)
@@ -31,6 +32,7 @@ def test_a_faithful_map_deletes_fast_and_inserts_fast(lite0, lite0_cam, photos):
     assert len(good.deletion) == len(good.insertion) == 11
 
 
+@pytest.mark.unit
 def test_baseline_maps():
     assert random_map((7, 7), seed=1).shape == (7, 7) and not np.array_equal(random_map((7, 7), 1), random_map((7, 7), 2))
     centre = center_map((7, 7))

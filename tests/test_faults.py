@@ -41,6 +41,7 @@ heat_values = st.floats(allow_nan=True, allow_infinity=True, width=32)
                                         elements=heat_values),
     alpha=st.floats(0, 1), data=st.data(),
 )
+@pytest.mark.unit
 def test_overlay_always_returns_a_valid_frame(height, width, channels, dtype, heat, alpha, data):
     shape = (height, width) if channels == 0 else (height, width, channels)
     frame = data.draw(hnp.arrays(dtype, shape))
@@ -50,11 +51,18 @@ def test_overlay_always_returns_a_valid_frame(height, width, channels, dtype, he
 
 @settings(max_examples=4, deadline=None)
 @given(size=st.sampled_from([(1, 1), (2160, 3840), (1080, 1920), (7, 3000)]))
+@pytest.mark.unit
 def test_overlay_handles_tiny_to_4k_frames(size):
     frame = np.full((*size, 3), 90, np.uint8)
     heat = np.array([[np.nan, 1.0], [np.inf, -np.inf]], np.float32)
     out = overlay_heatmap(frame, heat)
     assert out.shape == (*size, 3) and out.dtype == np.uint8
+    # Every non-finite value counts as cold (no evidence); only the 1.0 corner is drawn hot.
+    if min(size) >= 4:
+        cold = overlay_heatmap(frame[:1, :1], np.zeros((1, 1), np.float32))[0, 0]
+        hot = overlay_heatmap(frame[:1, :1], np.ones((1, 1), np.float32))[0, 0]
+        assert all(np.array_equal(out[y, x], cold) for y, x in ((0, 0), (-1, 0), (-1, -1)))
+        assert np.array_equal(out[0, -1], hot)
 
 
 # -- fuzzing the legacy .pth reader -------------------------------------------------------
@@ -71,6 +79,7 @@ def checkpoint():
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
+@pytest.mark.unit
 def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
     raw = bytearray(checkpoint)
     for _ in range(data.draw(st.integers(1, 6))):
@@ -85,6 +94,7 @@ def test_mutated_checkpoints_load_or_fail_cleanly(checkpoint, data):
     assert sum(v.nbytes for v in state.values() if isinstance(v, np.ndarray)) <= len(raw)
 
 
+@pytest.mark.unit
 def test_a_tiny_storage_cannot_become_a_huge_tensor():
     with fake_torch():  # 10^9 elements with stride 0 over a 1-element storage
         state = state_pickle({"w": ("0", (10**9,), 1, (0,))})
@@ -196,6 +206,7 @@ def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
 
 # -- odd images -------------------------------------------------------------------------------
 
+@pytest.mark.unit
 def test_odd_images_are_read(tmp_path):
     rgba = np.zeros((20, 30, 4), np.uint8)
     rgba[..., 2] = 255
@@ -293,6 +304,7 @@ def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
     assert sorted(p.name for p in (tmp_path / "race").iterdir()) == ["same-2.mp4", "same.mp4"]  # no .part left
 
 
+@pytest.mark.unit
 def test_publish_never_replaces_a_file_that_appeared(tmp_path):
     from stream_cam.errors import OutputExistsError
     from stream_cam.sinks.files import publish, temporary_path
@@ -371,6 +383,7 @@ def test_an_unwritable_output_folder_is_one_clear_line(tmp_path):
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
+@pytest.mark.unit
 def test_exif_orientation_is_honoured_as_viewers_do(tmp_path, orientation):
     from PIL import Image, ImageOps
 

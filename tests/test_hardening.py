@@ -34,6 +34,7 @@ def dangling(tmp_path) -> Path:
     return link
 
 
+@pytest.mark.unit
 def test_a_dangling_link_counts_as_existing(dangling):
     with pytest.raises(OutputExistsError, match="symbolic link"):
         check_output_path(dangling, overwrite=False)
@@ -47,6 +48,7 @@ def test_a_dangling_link_counts_as_existing(dangling):
     assert dangling.is_symlink() and not (dangling.parent / "nowhere").exists()
 
 
+@pytest.mark.unit
 def test_overwrite_replaces_a_link_never_its_target(tmp_path):
     target = tmp_path / "precious.txt"
     target.write_text("keep me")
@@ -63,6 +65,7 @@ def test_overwrite_replaces_a_link_never_its_target(tmp_path):
         JsonlLog(link, str, overwrite=False)
 
 
+@pytest.mark.unit
 def test_the_log_grows_under_its_final_name(tmp_path):
     log = JsonlLog(tmp_path / "a.jsonl", str)
     try:
@@ -166,6 +169,7 @@ def request(port: int, method: str, path: str, headers: dict, body: bytes = b"")
 
 
 @pytest.mark.parametrize("path", ["/", "/state", "/snapshot.jpg", "/healthz", "/static/app.js", "/stream.mjpg"])
+@pytest.mark.unit
 def test_a_foreign_host_gets_no_data(view, path):
     port, _ = view
     status, _, body = request(port, "GET", path, {"Host": f"evil.example:{port}"})
@@ -176,6 +180,7 @@ def test_a_foreign_host_gets_no_data(view, path):
     assert request(port, "GET", "/state", {"Host": f"kiosk.lan.evil.example:{port}"})[0] == 421
 
 
+@pytest.mark.unit
 def test_a_foreign_host_cannot_control(view):
     port, recorder = view
     status, _, _ = request(port, "POST", "/control", {"Host": f"evil.example:{port}",
@@ -194,12 +199,14 @@ def test_a_foreign_host_cannot_control(view):
     ({"Content-Type": "application/json", "Sec-Fetch-Site": "cross-site"}, 403),
     ({"Content-Type": "application/json", "Sec-Fetch-Site": "same-site"}, 403),
 ])
+@pytest.mark.unit
 def test_cross_site_controls_are_refused(view, headers, status):
     port, recorder = view
     got, _, body = request(port, "POST", "/control", headers, b'{"pause": true}')
     assert got == status and recorder.applied == [] and len(body) < 200
 
 
+@pytest.mark.unit
 def test_the_own_origin_may_control(view):
     port, recorder = view
     status, headers, _ = request(port, "POST", "/control", {"Content-Type": "application/json; charset=utf-8",
@@ -210,6 +217,7 @@ def test_the_own_origin_may_control(view):
 
 
 @pytest.mark.parametrize("path", ["/", "/state", "/healthz", "/snapshot.jpg", "/static/app.js"])
+@pytest.mark.unit
 def test_security_headers(view, path):
     port, _ = view
     status, headers, _ = request(port, "GET", path, {})
@@ -222,6 +230,7 @@ def test_security_headers(view, path):
         assert headers["cache-control"] == "no-store"
 
 
+@pytest.mark.unit
 def test_bodies_over_the_limit_are_refused_before_they_are_read(view):
     port, recorder = view
     big = json.dumps({"colormap": "x" * 10_000_000}).encode()
@@ -260,6 +269,7 @@ def test_hostile_values_get_a_short_400(tiny_cam, body, caplog):
         server.close()
 
 
+@pytest.mark.unit
 def test_a_client_leaving_mid_body_leaves_no_traceback(view, caplog):
     port, recorder = view
     with caplog.at_level(logging.WARNING):
@@ -272,6 +282,7 @@ def test_a_client_leaving_mid_body_leaves_no_traceback(view, caplog):
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR], [r.getMessage() for r in caplog.records]
 
 
+@pytest.mark.unit
 def test_a_client_that_never_finishes_its_headers_is_closed(monkeypatch):
     monkeypatch.setattr(web_server, "HEADER_TIMEOUT_S", 1.0)
     port = free_port()
@@ -290,6 +301,7 @@ def test_a_client_that_never_finishes_its_headers_is_closed(monkeypatch):
         server.close()
 
 
+@pytest.mark.unit
 def test_a_polling_client_keeps_its_connection_past_the_header_deadline(monkeypatch):
     monkeypatch.setattr(web_server, "HEADER_TIMEOUT_S", 1.0)
     port = free_port()
@@ -310,6 +322,7 @@ def test_a_polling_client_keeps_its_connection_past_the_header_deadline(monkeypa
         server.close()
 
 
+@pytest.mark.unit
 def test_wrong_tokens_are_logged_without_the_token_and_slowed(caplog):
     port = free_port()
     server = WebServer(parse_address(str(port)), Broadcaster(), Recorder(), token="right-token-123").start()
@@ -324,6 +337,7 @@ def test_wrong_tokens_are_logged_without_the_token_and_slowed(caplog):
         server.close()
 
 
+@pytest.mark.unit
 def test_the_lockout_doubles_and_ends():
     now = [0.0]
     attempts = FailedAttempts(clock=lambda: now[0])
@@ -398,6 +412,7 @@ def avi_claiming(path: Path, claimed: int, frames: int = 12) -> Path:
 
 
 @pytest.mark.parametrize("claimed", [0, 1_000_000_000])
+@pytest.mark.unit
 def test_ray_probe_counts_frames_a_header_lies_about(tmp_path, claimed):
     from stream_cam.jobs.chunks import plan_chunks
     from stream_cam.jobs.ray_video import _probe

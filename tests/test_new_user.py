@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -35,6 +34,7 @@ SIZES = [(160, 120), (176, 144), (240, 180), (320, 240), (640, 272), (640, 480),
 @pytest.mark.parametrize("width, height", SIZES)
 @pytest.mark.parametrize("scale", [1.0, 1.6])
 @pytest.mark.parametrize("explained", [0, 3, -1])
+@pytest.mark.unit
 def test_the_top_k_panel_stays_within_the_bound(width, height, scale, explained):
     blank = np.full((height, width, 3), 200, np.uint8)
     state = HudState(top=TOP, explained=explained, explained_label="chow" if explained < 0 else TOP[explained][0],
@@ -54,6 +54,7 @@ def test_the_top_k_panel_stays_within_the_bound(width, height, scale, explained)
     assert not text[:, -2:].any()
 
 
+@pytest.mark.unit
 def test_a_small_frame_lists_fewer_rows_but_keeps_the_explained_one():
     blank = np.full((144, 176, 3), 200, np.uint8)
     out = draw_hud(blank.copy(), HudState(top=TOP, explained=4, explained_label=TOP[4][0]))
@@ -65,6 +66,7 @@ def test_a_small_frame_lists_fewer_rows_but_keeps_the_explained_one():
 
 # -- a file played live keeps its timeline ---------------------------------------------------------
 
+@pytest.mark.unit
 def test_a_file_source_hands_a_late_consumer_the_frames_it_missed():
     frames = [np.full((48, 64, 3), i, np.uint8) for i in range(12)]
     source = LatestFrames(ArrayReader(frames, fps=200.0), pace=True)
@@ -77,6 +79,7 @@ def test_a_file_source_hands_a_late_consumer_the_frames_it_missed():
     assert indices == list(range(12 - LatestFrames.FILE_BACKLOG, 12))  # in order, none skipped within the backlog
 
 
+@pytest.mark.unit
 def test_a_camera_source_keeps_only_the_newest_frame():
     frames = [np.full((48, 64, 3), i, np.uint8) for i in range(12)]
     source = LatestFrames(ArrayReader(frames, fps=200.0, live=True), pace=False)
@@ -98,6 +101,7 @@ def _annotated(index: int, image: np.ndarray):
     return Annotated(image, explanation)
 
 
+@pytest.mark.unit
 def test_a_recording_of_a_file_has_the_files_rate_and_duration_even_with_frames_missed(tmp_path):
     recorder = Recorder(25.0, timeline=True)
     recorder.start(tmp_path / "r.mp4")
@@ -117,6 +121,7 @@ def test_a_recording_of_a_file_has_the_files_rate_and_duration_even_with_frames_
 
 @pytest.mark.parametrize("fps", [219.697, 160.937, 182.706, 174.383, 262.661, 61.123, 99.999, 59.94, 119.88, 240.0])
 @pytest.mark.parametrize("codec, suffix", [("mp4v", ".mp4"), ("xvid", ".avi"), ("mjpg", ".avi")])
+@pytest.mark.unit
 def test_a_measured_rate_always_opens_a_writer(tmp_path, fps, codec, suffix):
     path = tmp_path / f"r{suffix}"
     with VideoSink(path, 64, 48, fps, codec) as sink:
@@ -127,6 +132,7 @@ def test_a_measured_rate_always_opens_a_writer(tmp_path, fps, codec, suffix):
     assert abs(stored - fps) <= 0.01 * fps
 
 
+@pytest.mark.unit
 def test_writer_rate_snaps_to_common_rates():
     assert writer_rate(29.9701) == pytest.approx(30000 / 1001) and writer_rate(25.01) == 25.0
     assert writer_rate(219.697) == 219.7 and writer_rate(77.7777) == 77.78
@@ -157,7 +163,6 @@ PROBE = ("import sys\nfrom stream_cam.cli import main\ncode = main(sys.argv[1:])
 def test_refused_before_tensorflow_in_one_line(tmp_path, argv, fragments):
     (tmp_path / "notes.txt").write_text("shopping list\n")
     write_clip(tmp_path / "clip.mp4", frames=3)
-    began = time.monotonic()
     result = subprocess.run([sys.executable, "-c", PROBE, *argv], cwd=tmp_path, capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(REPO), "DISPLAY": ""}, timeout=300)
     *lines, loaded = result.stderr.rstrip("\n").split("\n")
@@ -165,10 +170,10 @@ def test_refused_before_tensorflow_in_one_line(tmp_path, argv, fragments):
     result.stderr = "\n".join(lines)
     assert result.returncode == 2, result.stderr
     assert_one_line_error(result, *fragments)
-    assert result.stderr.count("stream-cam:") == 1  # the prefix once
-    assert time.monotonic() - began < 60  # (the bench measures the real time: well under a second)
+    assert result.stderr.count("stream-cam:") == 1  # the prefix once (scripts/bench_refusals.py times it)
 
 
+@pytest.mark.unit
 def test_results_without_pyarrow_names_the_extra(monkeypatch):
     from stream_cam.sinks import results
 
@@ -177,6 +182,7 @@ def test_results_without_pyarrow_names_the_extra(monkeypatch):
         results.check_results_path(Path("t.parquet"), False)
 
 
+@pytest.mark.unit
 def test_version(tmp_path):
     from stream_cam import __version__
 
@@ -216,6 +222,7 @@ class FakeCamera:
         pass
 
 
+@pytest.mark.unit
 def test_camera_mode_is_asked_in_v4l2_order_and_a_different_answer_is_said(tmp_path, monkeypatch, caplog):
     from stream_cam.sources import readers
 
@@ -234,12 +241,14 @@ def test_camera_mode_is_asked_in_v4l2_order_and_a_different_answer_is_said(tmp_p
     assert "asked 1920x1080 at 30 fps, the camera gives 1280x720 at 10 fps" in said and "YUYV" in said
 
 
+@pytest.mark.unit
 def test_a_camera_that_gives_what_was_asked_says_nothing():
     camera = FakeCamera()
     assert apply_settings(camera, CameraSettings(width=1280, height=720, fps=10), "camera 0") == ""
     assert apply_settings(camera, CameraSettings(), "camera 0") == "" and len(camera.calls) == 3
 
 
+@pytest.mark.unit
 def test_camera_settings_per_source(tmp_path):
     from stream_cam.cli.parser import build_parser
     from stream_cam.cli.plan import camera_settings
@@ -252,6 +261,7 @@ def test_camera_settings_per_source(tmp_path):
     assert [m.width for m in camera_settings(args, args.sources)] == [640, None]  # once: meant for the cameras
 
 
+@pytest.mark.unit
 def test_cameras_are_listed_from_dev_and_sysfs(tmp_path):
     if not sys.platform.startswith("linux"):
         pytest.fail("this test describes Linux's /dev and sysfs")
@@ -272,6 +282,7 @@ def test_cameras_are_listed_from_dev_and_sysfs(tmp_path):
     check_camera_exists("2", dev)
 
 
+@pytest.mark.unit
 def test_the_cameras_command(tmp_path):
     result = run_without_tensorflow("cameras", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -288,6 +299,7 @@ def test_the_cameras_command(tmp_path):
 
 @pytest.mark.parametrize("word, first", [("bike", "mountain bike"), ("bicycle", "mountain bike"),
                                          ("car", "sports car"), ("kat", None)])
+@pytest.mark.unit
 def test_class_words_suggest_what_people_mean(word, first):
     from stream_cam.models.labels import imagenet_labels, resolve_class, suggest_classes
 

@@ -12,6 +12,7 @@ from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_h
 
 
 @pytest.mark.parametrize("name", ["jet", "viridis", "inferno", "coolwarm"])
+@pytest.mark.unit
 def test_lut_matches_matplotlib_indexing(name, rng):
     # The keras.io example: jet_colors = jet(np.arange(256))[:, :3]; jet_colors[uint8 heatmap]
     heat = rng.uniform(0, 1, (40, 50)).astype(np.float32)
@@ -21,6 +22,7 @@ def test_lut_matches_matplotlib_indexing(name, rng):
     np.testing.assert_array_equal(colorize(heat, name, bgr=True), expected_rgb[..., ::-1])
 
 
+@pytest.mark.unit
 def test_jet_is_matplotlibs_not_opencvs():
     import cv2
 
@@ -30,6 +32,7 @@ def test_jet_is_matplotlibs_not_opencvs():
     assert np.abs(ours.astype(int) - theirs).max() > 10  # the tables really differ
 
 
+@pytest.mark.unit
 def test_overlay_keeps_the_frame_size_and_blends(rng):
     frame = rng.integers(0, 255, (480, 640, 3), dtype=np.uint8)
     heat = np.zeros((7, 7), np.float32)
@@ -46,6 +49,7 @@ def test_overlay_keeps_the_frame_size_and_blends(rng):
     assert full[0, 0, 0] > 120 and full[0, 0, 2] < 10
 
 
+@pytest.mark.unit
 def test_overlay_survives_nan_and_inf(rng):
     frame = rng.integers(0, 255, (5, 9, 3), dtype=np.uint8)
     heat = np.array([[np.nan, np.inf], [-np.inf, 0.5]], np.float32)
@@ -53,6 +57,7 @@ def test_overlay_survives_nan_and_inf(rng):
     assert out.shape == frame.shape and out.dtype == np.uint8
 
 
+@pytest.mark.unit
 def test_overlay_rejects_bad_arguments():
     frame = np.zeros((10, 10, 3), np.uint8)
     with pytest.raises(InputError, match="alpha"):
@@ -65,6 +70,7 @@ def test_overlay_rejects_bad_arguments():
         overlay_heatmap(frame, np.zeros((2, 2, 2)))
 
 
+@pytest.mark.unit
 def test_peak_maps_to_original_pixels():
     heat = np.zeros((7, 7), np.float32)
     heat[6, 0] = 1.0  # bottom-left cell

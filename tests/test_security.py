@@ -21,6 +21,7 @@ SECRET = "pa55-SECRET-t0ken"
     (f"http://cam/s.mjpg?{SECRET}&a=1", "http://cam/s.mjpg?***&a=***"),
     ("0", "0"), ("/dev/video2", "/dev/video2"), ("clips/a.mp4", "clips/a.mp4"),
 ])
+@pytest.mark.unit
 def test_source_addresses_are_redacted(spec, shown):
     assert redact(spec) == shown and SECRET not in redact(spec)
 

@@ -25,6 +25,7 @@ from stream_cam.sources.pumps import OrderedFrames
 from stream_cam.sources.readers import ArrayReader, open_reader, sane_fps
 
 
+@pytest.mark.unit
 def test_ordered_source_keeps_every_frame_in_order():
     frames = OrderedFrames(ArrayReader(numbered_frames(300)), maxsize=4)
     seen = []
@@ -37,6 +38,7 @@ def test_ordered_source_keeps_every_frame_in_order():
     assert no_stream_threads()
 
 
+@pytest.mark.unit
 def test_latest_source_drops_stale_frames_and_stays_fresh():
     produced = []
 
@@ -60,6 +62,7 @@ def test_latest_source_drops_stale_frames_and_stays_fresh():
     assert no_stream_threads()
 
 
+@pytest.mark.unit
 def test_file_played_live_keeps_its_own_pace():
     reader = ArrayReader(numbered_frames(15), fps=25)  # 40 ms apart: a busy CI machine still keeps up
     source = LatestFrames(reader, pace=True)
@@ -71,6 +74,7 @@ def test_file_played_live_keeps_its_own_pace():
     assert elapsed >= 14 / 25 * 0.9  # ...but not faster than 25 fps
 
 
+@pytest.mark.unit
 def test_camera_reporting_zero_fps_falls_back_to_30():
     assert sane_fps(0.0) == 30.0 and sane_fps(float("nan")) == 30.0 and sane_fps(25.0) == 25.0
 
@@ -131,6 +135,7 @@ class _Raising:
 
 @pytest.mark.parametrize("error", [cv2.error("resize failed"), Exception("anything at all")],
                          ids=["cv2.error", "Exception"])
+@pytest.mark.unit
 def test_a_sink_raising_anything_stops_the_writer_without_hanging(error):
     good = _Counting()
     sinks = SinkThread([_Raising(error, after=3), good], maxsize=2)
@@ -213,6 +218,7 @@ def test_overlay_is_drawn_on_the_frame_the_engine_saw(tiny_cam, tmp_path):
     source.close()
 
 
+@pytest.mark.unit
 def test_smoother_blends_and_resets_on_cut_and_class_change():
     smoother = TemporalSmoother(0.5)
     scene = np.full((48, 64, 3), 100, np.uint8)
@@ -228,6 +234,7 @@ def test_smoother_blends_and_resets_on_cut_and_class_change():
         TemporalSmoother(1.0)
 
 
+@pytest.mark.unit
 def test_keys_change_the_controls():
     controls = Controls([ClassChoice(top_k=5)])
     assert controls.choice.target() == -1
@@ -251,6 +258,7 @@ def test_keys_change_the_controls():
 
 
 @pytest.mark.parametrize("size", [(640, 480), (1920, 1080)])
+@pytest.mark.unit
 def test_hud_fits_and_scales(size):
     width, height = size
     frame = np.full((height, width, 3), 128, np.uint8)
@@ -265,6 +273,7 @@ def test_hud_fits_and_scales(size):
     assert yellow.sum() > (200 if width > 1000 else 20)
 
 
+@pytest.mark.unit
 def test_video_sink_is_finalized_when_an_exception_is_raised(tmp_path):
     path = tmp_path / "partial.mp4"
     with pytest.raises(KeyError):
@@ -275,6 +284,7 @@ def test_video_sink_is_finalized_when_an_exception_is_raised(tmp_path):
     assert count_frames(path) == 7
 
 
+@pytest.mark.unit
 def test_video_sink_refuses_bad_codecs_and_existing_files(tmp_path):
     existing = tmp_path / "mine.mp4"
     existing.write_bytes(b"keep me")
@@ -287,6 +297,7 @@ def test_video_sink_refuses_bad_codecs_and_existing_files(tmp_path):
     assert existing.read_bytes() == b"keep me"
 
 
+@pytest.mark.unit
 def test_h264_recording_with_pyav(tmp_path):
     path = tmp_path / "web.mp4"
     with VideoSink(path, 65, 49, 15.0, codec="h264") as sink:  # odd sizes are trimmed to even
@@ -385,6 +396,7 @@ def test_an_unattended_kiosk_resumes_after_a_stray_pause(tiny_cam):
     assert LiveOptions(kiosk=True).pause_timeout == 30.0 and LiveOptions().pause_timeout is None
 
 
+@pytest.mark.unit
 def test_status_messages_expire():
     hud = HudState(top=[("cat", 0.9)], source="demo")
     hud.say("press Esc again to quit", seconds=0.05)
@@ -396,6 +408,7 @@ def test_status_messages_expire():
     assert np.array_equal(expired, draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], source="demo")))
 
 
+@pytest.mark.unit
 def test_kiosk_escape_hint_expires_and_a_late_second_escape_does_not_quit():
     from stream_cam.jobs.kiosk import KioskKeys
 
@@ -408,6 +421,7 @@ def test_kiosk_escape_hint_expires_and_a_late_second_escape_does_not_quit():
     assert keys.filter(ord("c")) == (ord("c"), False, "")
 
 
+@pytest.mark.unit
 def test_a_video_files_hud_shows_its_time_code_not_the_machines_speed():
     from stream_cam.render.hud import format_time_code
 
@@ -421,6 +435,7 @@ def test_a_video_files_hud_shows_its_time_code_not_the_machines_speed():
 
 
 @pytest.mark.parametrize("size", [(480, 640), (768, 1024)])
+@pytest.mark.unit
 def test_the_kiosk_hud_fits_the_frame(size):
     hud = HudState(top=[("tabby", 0.5), ("tiger cat", 0.2), ("Egyptian cat", 0.1), ("lynx", 0.05), ("remote", 0.01)])
     blank = np.full((*size, 3), 200, np.uint8)

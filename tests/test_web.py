@@ -162,6 +162,7 @@ def test_viewers_do_not_slow_the_pipeline(lite0_cam):
     assert watched >= 0.9 * alone
 
 
+@pytest.mark.unit
 def test_stalled_clients_are_cleaned_up():
     hub = Broadcaster()
     port = free_port()
@@ -187,6 +188,7 @@ def test_stalled_clients_are_cleaned_up():
         server.close()
 
 
+@pytest.mark.unit
 def test_token_is_enforced_off_loopback():
     hub = Broadcaster()
     hub.publish(np.zeros((48, 64, 3), np.uint8), {"frame": 1})
@@ -221,6 +223,7 @@ def test_token_is_enforced_off_loopback():
         server.close()
 
 
+@pytest.mark.unit
 def test_page_needs_nothing_from_outside():
     hub = Broadcaster()
     port = free_port()
@@ -263,6 +266,7 @@ def test_serve_bad_input(tmp_path, serve, extra, fragments):
     assert_one_line_error(result, *fragments)
 
 
+@pytest.mark.unit
 def test_raw_stream_carries_the_source_frames_without_overlay():
     hub = Broadcaster()
     source = np.full((48, 64, 3), 128, np.uint8)  # grey: no colour at all

@@ -85,9 +85,10 @@ def score_map(model: LoadedModel, predict, rgb: np.ndarray, heatmap: np.ndarray,
     counts = np.linspace(0, order.size, steps + 1).astype(int)
     deleted, inserted = [], []
     for count in counts:
-        keep = np.ones(order.size, np.float32)
-        keep[order[:count]] = 0.0
-        deleted.append(image * keep.reshape(height, width, 1))  # removed pixels are black
+        flat = np.ones(order.size, np.float32)
+        flat[order[:count]] = 0.0
+        keep = flat.reshape(height, width, 1)
+        deleted.append(image * keep)  # removed pixels are black
         inserted.append(blurred * keep + image * (1.0 - keep))  # revealed pixels over the blur
     shown = image * heat[..., None].clip(0.0, 1.0)  # the image multiplied by the map
     batch = np.stack([*deleted, *inserted, image, shown]).round().clip(0, 255).astype(np.uint8)
