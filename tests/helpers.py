@@ -88,6 +88,14 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *fragments: str) 
         assert fragment in lines[0]
 
 
+def resized_map(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A (h, w) map in [0, 1] resized bilinearly to (height, width), to compare maps with pictures."""
+    import cv2
+
+    return np.clip(cv2.resize(np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR),
+                   0.0, 1.0)
+
+
 def wait_until(condition, timeout: float = 30, what: str = "the condition", interval: float = 0.1):
     """Poll ``condition()`` until it returns something true (returned) or fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

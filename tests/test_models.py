@@ -155,10 +155,10 @@ def test_class_discrimination_cat_vs_espresso(lite0_cam, photos):
     cup = cv2.resize(photos["coffee"], (300, 300), interpolation=cv2.INTER_AREA)
     both = np.hstack([cat, cup])
     result = lite0_cam(both, classes=[[285, ESPRESSO]])
-    from stream_cam.render.overlay import heatmap_to_frame_size
+    from helpers import resized_map
 
     # Compare the heat on each half of the picture, at the picture's resolution.
-    cat_map, cup_map = (heatmap_to_frame_size(m, 300, 600) for m in result.heatmaps[0])
+    cat_map, cup_map = (resized_map(m, 300, 600) for m in result.heatmaps[0])
     cat_share = cat_map[:, :300].sum() / cat_map.sum()
     cup_share = cup_map[:, 300:].sum() / cup_map.sum()
     print(f"cat map on cat half {cat_share:.0%}, espresso map on coffee half {cup_share:.0%}")

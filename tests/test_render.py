@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from matplotlib import colormaps
 
+from helpers import resized_map
 from stream_cam.errors import InputError
 from stream_cam.pixels import peak_xy
-from stream_cam.render.overlay import colorize, heatmap_to_frame_size, overlay_heatmap
+from stream_cam.render.overlay import colorize, overlay_heatmap
 
 
 @pytest.mark.parametrize("name", ["jet", "viridis", "inferno", "coolwarm"])
@@ -42,7 +43,7 @@ def test_overlay_keeps_the_frame_size_and_blends(rng):
     np.testing.assert_array_equal(overlay_heatmap(frame, heat, alpha=0.0), frame)
     full = overlay_heatmap(frame, heat, alpha=1.0)
     # Equal, up to the 8-bit quantisation before the resize, to colouring the resized float map.
-    exact = colorize(heatmap_to_frame_size(heat, 480, 640)).astype(int)
+    exact = colorize(resized_map(heat, 480, 640)).astype(int)
     assert np.abs(full - exact).max() <= 12 and np.abs(full - exact).mean() < 1
     # Hot centre is dark red in BGR (jet(1) = (0.5, 0, 0)), the cold corner dark blue.
     assert full[240, 320, 2] > 120 and full[240, 320, 0] < 10

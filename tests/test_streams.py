@@ -371,7 +371,10 @@ def test_a_class_control_pins_the_class_not_its_rank(tiny_cam):
     assert run.apply_control(parse_control({"class": 5}))["choice"]["class"] == 5
     assert run.apply_control(parse_control({"rank": 2}))["choice"] == {"rank": 2}  # a rank unpins
     fixed = LiveRun(tiny_cam, LiveOptions(window=False, classes=[4]))
-    assert fixed.choice_state() == {"class": 4, "pinned": False, "label": "class 4"}
+    from stream_cam.jobs.live_stream import choice_state
+
+    assert choice_state(fixed.controls.choices[0], tiny_cam.model.label) == {"class": 4, "pinned": False,
+                                                                             "label": "class 4"}
     with pytest.raises(InputError, match="out of range"):
         run.apply_control(parse_control({"class": 99, "alpha": 0.9}))
     assert run.controls.alpha == 0.4  # a refused control changes nothing

@@ -381,10 +381,6 @@ class LiveRun:
                 "paused": self.controls.paused, "stream": number, "method": self.controls.method,
                 "choice": choice_state(self.controls.choices[number], self.cam.model.label)}
 
-    def choice_state(self, stream: int = 0) -> dict:
-        """What stream ``stream`` explains, as the controls say now."""
-        return choice_state(self.controls.choices[stream], self.cam.model.label)
-
     def _apply_requests(self, sinks: SinkThread, window: Window | None) -> None:
         controls = self.controls
         stream = self.streams[controls.selected]

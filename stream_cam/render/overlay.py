@@ -15,15 +15,6 @@ from .colormap import DEFAULT_COLORMAP, colormap_lut
 DEFAULT_ALPHA = 0.4
 
 
-def heatmap_to_frame_size(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of a (h, w) map in [0, 1] to (height, width); NaN/inf become 0."""
-    heat = finite_heat(heatmap)
-    if heat.ndim != 2 or 0 in heat.shape:
-        raise InputError(f"a heatmap must be a non-empty 2-D array, got shape {heat.shape}")
-    heat = cv2.resize(heat, (width, height), interpolation=cv2.INTER_LINEAR)
-    return np.clip(heat.reshape(height, width), 0.0, 1.0)
-
-
 def to_levels(heatmap: np.ndarray) -> np.ndarray:
     """A map in [0, 1] (NaN/inf tolerated) -> uint8 levels 0..255, as the keras.io example's np.uint8(255 * h)."""
     heat = finite_heat(heatmap)

@@ -42,10 +42,6 @@ class VideoInfo:
     source: str
     live: bool
 
-    @property
-    def resolution(self) -> tuple[int, int]:
-        return self.width, self.height
-
 
 class Reader(Protocol):
     """The minimal capture interface: OpenCV's VideoCapture, or a generated clip."""
