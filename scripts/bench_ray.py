@@ -39,7 +39,8 @@ def main() -> None:
     from helpers import write_clip
     from stream_cam.jobs.engine_spec import EngineSpec
     from stream_cam.jobs.ray_video import RayOptions, run_videos_on_ray
-    from stream_cam.jobs.video import VideoOptions, run_videos
+    from stream_cam.jobs.video import VideoOptions
+    from stream_cam.jobs.video_job import run_videos
 
     folder = Path(tempfile.mkdtemp(prefix="bench_ray_"))
     inputs = [str(write_clip(folder / f"v{i}.mp4", frames=args.frames, fps=30, size=(width, height), cut_every=90))

@@ -96,6 +96,28 @@ def resized_map(heatmap: np.ndarray, height: int, width: int) -> np.ndarray:
                    0.0, 1.0)
 
 
+@contextlib.contextmanager
+def viewer_page(base: str, timeout_ms: int = 60000):
+    """The browser view at ``base`` in a real headless Chromium, once its first frame is shown."""
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    from test_web import CHROMIUM, CHROMIUM_FLAGS
+
+    if not shutil.which("chromium"):
+        raise AssertionError("chromium is missing: apt-get install chromium (see .ci/run)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
+                                             ignore_default_args=["--headless=old"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(base)
+            page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=timeout_ms)
+            yield page
+        finally:
+            browser.close()
+
+
 def wait_until(condition, timeout: float = 30, what: str = "the condition", interval: float = 0.1):
     """Poll ``condition()`` until it returns something true (returned) or fail after ``timeout`` s."""
     deadline = time.monotonic() + timeout

@@ -377,14 +377,8 @@ def test_a_vit_runs_video_live_and_evaluate(vit_file, tmp_path):
 
 @pytest.mark.browser
 def test_the_page_of_a_vit_offers_and_switches_the_attention_methods(vit_file, tmp_path):
-    import shutil
+    from helpers import free_port, get, post, start, viewer_page, wait_for_server, wait_until
 
-    from helpers import free_port, get, post, start, wait_for_server, wait_until
-    from playwright.sync_api import sync_playwright
-    from test_web import CHROMIUM, CHROMIUM_FLAGS
-
-    if not shutil.which("chromium"):
-        pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")
     port = free_port()
     proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", "--model", str(vit_file), cwd=tmp_path,
                  env={"DISPLAY": ""})
@@ -393,21 +387,13 @@ def test_the_page_of_a_vit_offers_and_switches_the_attention_methods(vit_file, t
         wait_for_server(base, proc)
         state = json.loads(get(base + "state")[1])
         assert state["method"] == "rollout" and {"relevance", "rollout", "gradcam"} <= set(state["methods"])
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
-                                                 ignore_default_args=["--headless=old"])
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(base)
-                page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=60000)
-                page.wait_for_function("() => document.getElementById('method').value === 'rollout'", timeout=30000)
-                page.select_option("#method", "relevance")
-                # The page's choice reaches the run (it switches once the new method is compiled).
-                wait_until(lambda: json.loads(get(base + "state")[1])["method"] == "relevance", 60,
-                           "the switch to relevance")
-                page.screenshot(path=str(tmp_path / "vit_page.png"))
-            finally:
-                browser.close()
+        with viewer_page(base) as page:
+            page.wait_for_function("() => document.getElementById('method').value === 'rollout'", timeout=30000)
+            page.select_option("#method", "relevance")
+            # The page's choice reaches the run (it switches once the new method is compiled).
+            wait_until(lambda: json.loads(get(base + "state")[1])["method"] == "relevance", 60,
+                       "the switch to relevance")
+            page.screenshot(path=str(tmp_path / "vit_page.png"))
         assert post(base + "control", {"method": "eigencam"})[0] == 200  # the CAM family is offered too
     finally:
         proc.terminate()

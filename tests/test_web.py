@@ -284,11 +284,7 @@ def test_raw_stream_carries_the_source_frames_without_overlay():
 @pytest.mark.browser
 def test_page_of_an_exported_model_offers_its_one_method(lite0_tflite, tmp_path):
     """The light install's browser view: the page works, and its method menu offers the exported method only."""
-    from helpers import start_without_tensorflow
-
-    if not shutil.which("chromium"):
-        pytest.fail("chromium is missing: apt-get install chromium (see .ci/run)")
-    from playwright.sync_api import sync_playwright
+    from helpers import start_without_tensorflow, viewer_page
 
     port = free_port()
     proc = start_without_tensorflow("demo", "--no-window", "--serve", f"127.0.0.1:{port}", "--model",
@@ -299,21 +295,12 @@ def test_page_of_an_exported_model_offers_its_one_method(lite0_tflite, tmp_path)
         assert json.loads(get(base + "state")[1])["methods"] == ["gradcam"]
         status, body = post(base + "control", {"method": "layercam"})
         assert status == 400 and b"does not offer" in body
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS,
-                                                 ignore_default_args=["--headless=old"])
-            try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
-                page.goto(base)
-                page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=30000)
-                page.wait_for_function("() => document.querySelectorAll('#method option:disabled').length === "
-                                   "document.querySelectorAll('#method option').length - 1",
-                                       timeout=30000)
-                enabled = page.eval_on_selector_all("#method option:not(:disabled)", "o => o.map(x => x.value)")
-                assert enabled == ["gradcam"]
-                page.screenshot(path=str(tmp_path / "page.png"))
-            finally:
-                browser.close()
+        with viewer_page(base, timeout_ms=30000) as page:
+            page.wait_for_function("() => document.querySelectorAll('#method option:disabled').length === "
+                                   "document.querySelectorAll('#method option').length - 1", timeout=30000)
+            enabled = page.eval_on_selector_all("#method option:not(:disabled)", "o => o.map(x => x.value)")
+            assert enabled == ["gradcam"]
+            page.screenshot(path=str(tmp_path / "page.png"))
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

@@ -56,7 +56,7 @@ def run_live(args: argparse.Namespace, plan: Plan, cam, reader_factory=None) -> 
 
 
 def run_video(args: argparse.Namespace, plan: Plan, cam) -> int:
-    from ..jobs.video import run_videos
+    from ..jobs.video_job import run_videos
 
     results = run_videos(cam, args.inputs, args.output, plan.options)
     return video_exit(results, len(args.inputs))
@@ -73,7 +73,8 @@ def video_exit(results: list, inputs: int) -> int:
 
 
 def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
-    from ..jobs.video import process_video, report_notes
+    from ..jobs.video import process_video
+    from ..jobs.video_job import report_notes
     from ..sinks.files import make_folder
     from ..sources.demo import demo_reader
 

@@ -17,8 +17,9 @@ from typing import Any
 from ..checks import installed
 from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
-from ..jobs.live import LiveOptions
-from ..jobs.video import VideoOptions, output_paths as video_output_paths
+from ..jobs.live_options import LiveOptions
+from ..jobs.video import VideoOptions
+from ..jobs.video_job import output_paths as video_output_paths
 from ..models.labels import read_label_file, resolve_class
 from ..models.preprocessing import check_scaling
 from ..models.registry import APPLICATIONS, builtin_labels, check_model_name
@@ -217,7 +218,8 @@ def _ray_options(args: argparse.Namespace, classes: list[int]) -> Any:
         if args.workers is not None or args.chunk is not None:
             raise InputError("--workers and --chunk go with --ray")
         return None
-    from ..jobs.ray_video import RayOptions, check_ray_available
+    from ..jobs.ray_cluster import check_ray_available
+    from ..jobs.ray_video import RayOptions
 
     check_ray_available()
     if args.serve is not None:

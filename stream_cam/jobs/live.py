@@ -17,22 +17,18 @@ import functools
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..checks import check_seconds
-from ..engine.motion import METHODS as MOTION_METHODS, MotionCompensator
-from ..engine.registry import DEFAULT_SCORE_CHANNELS
+from ..engine.motion import MotionCompensator
 from ..engine.stream import ClassChoice, StreamChoice, StreamExplainer, TemporalSmoother
 from ..errors import InputError, OutputError
 from ..frames import Explanation, Frame
 from ..models.labels import resolve_class
 from ..render.mosaic import mosaic
-from ..sinks.files import check_output_path, next_free_path, write_image
+from ..sinks.files import next_free_path, write_image
 from ..sinks.recorder import Recorder
-from ..sinks.video import check_codec
 from ..sinks.window import Window
 from ..sinks.worker import Annotated, JsonlLog, SinkThread
 from ..sources.latest import LatestFrames
@@ -44,8 +40,8 @@ from ..web.state import ControlChange
 from .controls import Controls
 from .heatmaps import BackgroundExplainer
 from .kiosk import KioskKeys
+from .live_options import LiveOptions, LiveStats
 from .live_stream import LiveStream, choice_state
-from .options import StreamOptions
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
@@ -53,88 +49,8 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 
 log = logging.getLogger(__name__)
 
-DEFAULT_LIVE_SMOOTHING = 0.5
-KIOSK_HUD_SCALE = 1.6
-KIOSK_PAUSE_S = 30.0
 IDLE_REFRESH_S = 0.2
 FIRST_HEATMAP_TIMEOUT_S = 120.0  # a huge model on a slow machine, traced for the first time
-MAX_SOURCES = 8
-DEFAULT_MOTION = "shift"  # measured: see README, "Motion compensation"
-
-
-@dataclass
-class LiveOptions(StreamOptions):
-    source: str = "0"
-    sources: Sequence[str] = ()  # several sources (up to 8); empty: just ``source``
-    loop: bool = False
-    record: Path | None = None  # with several sources: NAME_0.mp4, NAME_1.mp4, ...
-    window: bool = True
-    fullscreen: bool = False
-    smooth: float = DEFAULT_LIVE_SMOOTHING
-    max_frames: int | None = None  # stop after this many shown frames (of source 0; tests, benchmarks)
-    hud_scale: float = 1.0
-    snapshot_dir: Path = Path(".")
-    kiosk: bool = False  # fullscreen, large HUD, legend, loops and reconnects; Esc twice quits
-    cycle: float | None = None  # seconds between automatic class changes
-    pause_timeout: float | None = None  # resume on its own after this many seconds (kiosk: 30)
-    sync: bool = False  # lock-step: every shown frame waits for its own heatmap
-    motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
-    score_channels: int = DEFAULT_SCORE_CHANNELS  # for a live switch to scorecam
-    trust: int | None = None  # every N frames, the trust meter (off by default)
-    cameras: Sequence[CameraSettings] = ()  # each source's camera mode (empty: the cameras' own)
-
-    def __post_init__(self) -> None:
-        if not self.sources:
-            self.sources = (self.source,)
-        self.source = self.sources[0]
-        if self.kiosk:
-            self.fullscreen, self.loop = True, True
-            self.hud_scale = max(self.hud_scale, KIOSK_HUD_SCALE)
-            if self.pause_timeout is None:
-                self.pause_timeout = KIOSK_PAUSE_S  # a stray space must not stop an unattended screen
-
-    def validate(self) -> None:
-        super().validate()
-        if not 1 <= len(self.sources) <= MAX_SOURCES:
-            raise InputError(f"give 1 to {MAX_SOURCES} sources, got {len(self.sources)}")
-        if self.motion not in MOTION_METHODS:
-            raise InputError(f"unknown --motion {self.motion!r}; choose one of: {', '.join(MOTION_METHODS)}")
-        for path in self.record_paths():
-            check_codec(self.codec, path)
-            check_output_path(path, self.overwrite)
-        if self.cycle is not None:
-            check_seconds(self.cycle, "--cycle")
-
-    def record_paths(self) -> list[Path]:
-        """``--record`` for each source: the name itself for one source, NAME_i.ext for several."""
-        if self.record is None:
-            return []
-        if len(self.sources) == 1:
-            return [self.record]
-        return [self.record.with_name(f"{self.record.stem}_{i}{self.record.suffix}") for i in range(len(self.sources))]
-
-
-@dataclass
-class LiveStats:
-    """What a run did: frames shown and dropped, latency, heatmap ages, fps, files written."""
-
-    shown: int = 0
-    dropped: int = 0
-    latencies_ms: list[float] = field(default_factory=list)
-    elapsed_s: float = 0.0
-    recordings: list[tuple[Path, int]] = field(default_factory=list)
-    snapshots: list[Path] = field(default_factory=list)
-    stopped_by: str = ""
-    log_lines: int = 0
-    shown_per_stream: list[int] = field(default_factory=list)
-    heatmaps: int = 0  # heatmaps the engine computed, all streams together
-    ages: list[int] = field(default_factory=list)  # heatmap age (frames) of every shown frame
-
-    @property
-    def fps(self) -> float:
-        """Shown frames per second, per source (the rate a viewer sees)."""
-        per_stream = self.shown / max(len(self.shown_per_stream), 1)
-        return per_stream / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
 class LiveRun:

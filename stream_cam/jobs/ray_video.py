@@ -17,46 +17,32 @@ The data path:
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
-import os
 import sys
-import tempfile
 import time
-import warnings
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
-import numpy as np
-
-from ..checks import installed
 from ..errors import InputError, OutputError
-from ..redact import redact
 from ..sinks.files import publish, temporary_path
-from ..sinks.results import ResultsTable, results_row
+from ..sinks.results import ResultsTable
 from ..sinks.video import VideoSink
-from ..sources.pumps import OrderedFrames
-from ..sources.readers import VideoInfo, count_frames, open_reader
+from ..sources.readers import VideoInfo, count_frames
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
+from .ray_cluster import LOCAL, check_ray_available, connect
+from .ray_worker import ChunkWorker, Packet
 from .signals import StopSignals
-from .video import (VideoAnnotator, VideoOptions, VideoResult, batched, open_results, open_video_file, prepare_job,
-                    progress_bar, report)
+from .video import VideoOptions, VideoResult, progress_bar
+from .video_job import open_results, open_video_file, prepare_job, report
 
 log = logging.getLogger(__name__)
 
-RAY_MISSING = 'the Ray scale-out needs Ray: pip install "stream-cam[ray]" (or pip install "ray[data]")'
-LOCAL = "local"  # --ray without an address
 MAX_ATTEMPTS = 3  # runs of one chunk's frames before its video is given up
 WAIT_S = 0.5  # how often the driver looks at Ctrl-C while it waits for packets
-
-
-def check_ray_available() -> None:
-    if not installed("ray"):
-        raise InputError(RAY_MISSING)
 
 
 @dataclass(frozen=True)
@@ -64,50 +50,6 @@ class RayOptions:
     address: str = LOCAL  # "local", "auto", HOST:PORT or ray://HOST:PORT
     workers: int | None = None  # default: one per CPU of the cluster
     chunk: int | None = None  # frames per chunk (default: chunks.DEFAULT_CHUNK)
-
-
-@dataclass
-class Packet:
-    """One batch of a chunk, annotated: frames ``first..first+len(images)-1``."""
-
-    first: int
-    images: np.ndarray  # (n, height, width, 3) uint8, ready to encode
-    rows: list[dict]  # the results table's rows of these frames
-
-
-class ChunkWorker:
-    """A Ray actor: builds the engine once, then explains chunks of videos (see the module's docstring)."""
-
-    def __init__(self, spec: EngineSpec, options: VideoOptions, threads: int) -> None:
-        from ..tf_runtime import import_tensorflow, quiet_opencv
-
-        quiet_opencv()
-        if spec.needs_tensorflow:  # an exported .tflite model runs on LiteRT, without TensorFlow
-            tf = import_tensorflow()
-            # One worker per core: TensorFlow's own thread pools would otherwise fight over the cores.
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        self.cam = spec.build(threads)
-        self.options = options
-
-    def pid(self) -> int:
-        return os.getpid()
-
-    def explain(self, path: str, name: str, chunk: Chunk) -> Iterator[Packet]:
-        """Frames chunk.start..chunk.stop-1 of ``path``, after ``chunk.warmup`` frames run and dropped."""
-        first = chunk.start - chunk.warmup
-        reader = open_reader(path)
-        reader.seek(first)
-        annotator = VideoAnnotator(self.cam, self.options, reader.info.source)
-        label = self.cam.model.label
-        depth = max(2 * self.options.batch, 8)
-        with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first, stop=chunk.stop) as frames:
-            for batch in batched(frames, self.options.batch):
-                kept = [item for item in annotator.annotate(batch)
-                        if item.explanation.frame.index >= chunk.start and item.image is not None]
-                if kept:
-                    yield Packet(kept[0].explanation.frame.index, np.stack([item.image for item in kept]),  # type: ignore[misc]
-                                 [results_row(name, item, label) for item in kept])
 
 
 @dataclass
@@ -142,69 +84,6 @@ class _ChunkState:
     received: int = 0
     finished: bool = False  # no more packets will come
     error: str = ""  # why it finished early, if it did
-
-
-@contextlib.contextmanager
-def _stderr_captured() -> Iterator[Any]:
-    """Route this process's stderr (file descriptor 2: Ray's C++ core writes there) to a temporary
-    file while joining a cluster; yields the file, read back after."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            yield captured
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def _read_back(captured: Any) -> str:
-    captured.seek(0)
-    return captured.read(64 * 1024).decode(errors="replace")
-
-
-AUTH_WORDS = ("authentication", "auth_token", "auth token", "unauthenticated", "auth mode")
-
-
-@contextlib.contextmanager
-def connect(address: str) -> Iterator[Any]:
-    """Join the cluster at ``address``, or start a local one on this machine's cores; leave it after."""
-    import ray
-
-    settings: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR)
-    # A ray:// address may carry a password: neither it nor Ray's message (which repeats it) is shown as is.
-    shown = redact(address)
-    said = ""
-    try:
-        with warnings.catch_warnings():  # Ray's own warnings would repeat, in several lines, the one we give
-            warnings.simplefilter("ignore")
-            if address == LOCAL:
-                ray.init(num_cpus=os.cpu_count() or 1, **settings)
-            else:
-                with _stderr_captured() as captured:  # Ray's core prints its own lines before it raises
-                    try:
-                        ray.init(address=address, **settings)
-                    finally:
-                        said = _read_back(captured)
-                if said.strip():
-                    log.debug("Ray said while joining %s: %s", shown, said.replace(address, shown))
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        reason = str(exc).replace(address, shown)
-        if any(word in (said + reason).lower() for word in AUTH_WORDS) \
-                and os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
-            raise InputError(f"--ray {shown}: the cluster uses token authentication and this process does not: "
-                             "set RAY_AUTH_MODE=token, with the cluster's token in ~/.ray/auth_token or "
-                             "RAY_AUTH_TOKEN, and run again") from exc
-        hint = ("start one with 'ray start --head' and give the address it prints, or use --ray alone; a cluster "
-                "with token authentication (Ray's default) also needs RAY_AUTH_MODE=token here, and its token "
-                "in ~/.ray/auth_token or RAY_AUTH_TOKEN")
-        raise InputError(f"--ray {shown}: cannot join the Ray cluster ({reason}); {hint}") from exc
-    try:
-        yield ray
-    finally:
-        ray.shutdown()
 
 
 class RayJob:

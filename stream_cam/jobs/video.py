@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -27,12 +27,12 @@ from ..frames import Explanation, Frame
 from ..pixels import StabilityMeter
 from ..render.frame import render_frame
 from ..render.hud import HudState
-from ..sinks.files import check_folder, check_output_path, make_folder, occupied, publish, temporary_path
-from ..sinks.video import CODECS, VideoSink, check_codec
-from ..sinks.results import ResultsTable, VideoRows, check_results_path, read_rows_of
+from ..sinks.files import publish, temporary_path
+from ..sinks.video import VideoSink
+from ..sinks.results import ResultsTable, VideoRows, check_results_path
 from ..sinks.worker import Annotated, JsonlLog, SinkThread, VideoFileSink
 from ..sources.pumps import OrderedFrames
-from ..sources.readers import Reader, check_source, open_reader
+from ..sources.readers import Reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
 from ..web.state import ControlChange, ViewState
@@ -44,7 +44,6 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = tuple(sorted({suffix for _, suffixes in CODECS.values() for suffix in suffixes}))
 MAX_BATCH = 256
 
 
@@ -84,37 +83,6 @@ class VideoResult:
         if self.error:
             return True
         return not self.interrupted and self.expected is not None and self.frames < self.expected
-
-
-def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> list[Path]:
-    """One output per input: ``output`` is a file for one input, a folder for several.
-
-    Decides and checks every path without creating anything: a refused run leaves no trace."""
-    looks_like_file = bool(output.suffix) and not output.is_dir()
-    if looks_like_file and output.suffix.lower() not in VIDEO_SUFFIXES:
-        raise OutputError(f"-o {output}: cannot write {output.suffix} files; use one of {', '.join(VIDEO_SUFFIXES)} "
-                          "(or a folder name without a suffix)")
-    if looks_like_file and len(inputs) > 1:
-        raise OutputError(f"-o {output} names one file but {len(inputs)} inputs were given; give a folder")
-    if looks_like_file:
-        paths = [output]
-    else:
-        if output.exists() and not output.is_dir():
-            raise OutputError(f"-o {output} must be a folder when several inputs are given")
-        check_folder(output)
-        suffix = ".mp4" if options.codec in ("mp4v", "h264") else ".avi"
-        paths = [output / f"{Path(spec).stem}_gradcam{suffix}" for spec in inputs]
-    if len(set(paths)) != len(paths):
-        raise OutputError("two inputs have the same name; process them separately")
-    for path in paths:
-        check_codec(options.codec, path)
-        if looks_like_file or path.parent.is_dir():  # in a folder this run will create, nothing exists yet
-            check_output_path(path, options.overwrite or options.resume)
-            if options.resume and not options.overwrite and occupied(path):
-                check_resumable(path)
-    if options.log is not None and len(inputs) > 1:
-        raise InputError("--log takes one input at a time")
-    return paths
 
 
 def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
@@ -253,17 +221,6 @@ def _view_state(explanation: Explanation, hud: HudState, label: Callable[[int], 
                      method=explanation.method)
 
 
-def report_notes(result: VideoResult) -> None:
-    """What the user must know about where and how the output was written."""
-    if result.requested is not None and result.output != result.requested:
-        print(f"stream-cam: warning: {result.requested} appeared while this run was writing it (another run?); "
-              f"nothing was replaced, and this run's result is in {result.output}", file=sys.stderr, flush=True)
-    if result.padded_to is not None:
-        width, height = result.padded_to
-        print(f"stream-cam: note: the encoders store even sizes only, so the output is {width}x{height}: "
-              "the input's last column/row is repeated once (no pixel is lost)", file=sys.stderr, flush=True)
-
-
 def _view_only(change: ControlChange) -> dict:
     raise InputError("a video file is processed with fixed settings; controls act on live and demo")
 
@@ -276,114 +233,3 @@ def progress_bar(total: int | None, name: str, enabled: bool):
 
     return tqdm(total=total, unit="frame", desc=name, file=sys.stderr, dynamic_ncols=True)
 
-
-def check_resumable(output: Path) -> None:
-    """``--resume`` redoes only what an earlier run left: a readable video file. Anything else at that
-    name (a link, notes, a damaged file) is the user's, and is refused unless ``--overwrite``."""
-    problem = "is a symbolic link" if output.is_symlink() else "is not a regular file" if not output.is_file() else ""
-    if not problem:
-        capture = cv2.VideoCapture(str(output))
-        try:
-            if not capture.isOpened() or not capture.grab():
-                problem = "is not a video an earlier run wrote"
-        finally:
-            capture.release()
-    if problem:
-        raise OutputError(f"--resume: {output} {problem}; nothing was replaced (pass --overwrite to replace it, "
-                          "or give another -o)")
-
-
-def is_complete(spec: str, output: Path) -> bool:
-    """``--resume``: an earlier run's output has every frame of its input (as the headers say)."""
-    if not output.is_file():
-        return False
-    counts = []
-    for path in (spec, str(output)):
-        capture = cv2.VideoCapture(path)
-        try:
-            counts.append(int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0)
-        finally:
-            capture.release()
-    return counts[0] > 0 and counts[0] == counts[1]
-
-
-def open_results(options: VideoOptions, skipped: Sequence[str]) -> ResultsTable | None:
-    """The job's per-frame table; with --resume, the earlier table's rows of the skipped inputs are kept."""
-    if options.results is None:
-        return None
-    keep = read_rows_of(options.results, skipped) if options.resume else None
-    return ResultsTable(options.results, overwrite=options.overwrite or options.resume, keep=keep)
-
-
-def prepare_job(inputs: Sequence[str], output: Path, options: VideoOptions) -> tuple[list[Path], list[bool]]:
-    """Check the job (options, inputs, outputs), make the output folders; returns each input's
-    output and whether --resume skips it (its output is complete). Local and Ray runs alike."""
-    options.validate()
-    for spec in inputs:
-        check_source(spec)
-    paths = output_paths(inputs, output, options)
-    for folder in {path.parent for path in paths}:
-        make_folder(folder)
-    return paths, [options.resume and is_complete(spec, path) for spec, path in zip(inputs, paths)]
-
-
-def report(spec: str, result: VideoResult) -> None:
-    """What the user must know about one input's run: where, how many frames, what went wrong."""
-    if result.skipped:
-        print(f"{spec}: {result.output} is complete; skipped (--resume)", flush=True)
-        return
-    if result.error:
-        print(f"stream-cam: error: {result.error}", file=sys.stderr, flush=True)
-        return
-    print(f"{spec} -> {result.output} ({result.frames} frames at {result.fps:.2f} fps)"
-          + (f", stopped by {result.interrupted}" if result.interrupted else ""), flush=True)
-    report_notes(result)
-    if result.damaged:
-        print(f"stream-cam: warning: {spec}: only {result.frames} of {result.expected} frames could be "
-              f"read; the file is damaged or truncated after frame {result.frames - 1}. "
-              f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
-
-
-def run_videos(cam: Explainer, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
-    """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM.
-
-    With several inputs, one that cannot be read fails alone: it is reported and the others go on."""
-    paths, done = prepare_job(inputs, output, options)
-    results: list[VideoResult] = []
-    table = open_results(options, [spec for spec, skip in zip(inputs, done) if skip])
-    try:
-        with StopSignals() as stop:
-            for spec, path, skip in zip(inputs, paths, done):
-                if stop.requested:
-                    break
-                if skip:
-                    result = VideoResult(spec, path, 0, 0.0, skipped=True)
-                else:
-                    try:
-                        result = _one_video(cam, spec, path, options, stop, table)
-                    except (InputError, ConnectionError) as exc:
-                        if len(inputs) == 1:
-                            raise
-                        result = VideoResult(spec, path, 0, 0.0, error=str(exc))
-                results.append(result)
-                report(spec, result)
-    finally:
-        if table is not None:
-            where = table.close()
-            print(f"results: {table.rows} rows in {where}", flush=True)
-    return results
-
-
-def open_video_file(spec: str) -> Reader:
-    """A reader on a video file; a camera or stream is refused (it has no end to process up to)."""
-    reader = open_reader(spec)
-    if reader.info.live:
-        reader.release()
-        shown = reader.info.source  # redacted
-        raise InputError(f"{shown} is a camera or stream; use 'stream-cam live --source ... --record OUT'")
-    return reader
-
-
-def _one_video(cam: Explainer, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
-               table: ResultsTable | None) -> VideoResult:
-    return process_video(cam, open_video_file(spec), path, options, stop, results=table, name=spec)
