@@ -415,10 +415,10 @@ def avi_claiming(path: Path, claimed: int, frames: int = 12) -> Path:
 @pytest.mark.unit
 def test_ray_probe_counts_frames_a_header_lies_about(tmp_path, claimed):
     from stream_cam.jobs.chunks import plan_chunks
-    from stream_cam.jobs.ray_video import _probe
+    from stream_cam.jobs.video_job import probe_input
 
     video = avi_claiming(tmp_path / "lying.avi", min(claimed, 2**32 - 1))
-    info = _probe(str(video))
+    info = probe_input(str(video))
     assert info.frame_count == 12
     assert len(plan_chunks(0, info.frame_count, None, 4, 0.0)) == 1
 

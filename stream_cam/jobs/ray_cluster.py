@@ -88,3 +88,10 @@ def connect(address: str) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def cause_of(exc: Exception) -> str:
+    """The last line of what went wrong in a worker (its traceback stays in Ray's logs)."""
+    cause = getattr(exc, "cause", None)
+    text = str(cause if cause is not None else exc).strip()
+    return text.splitlines()[-1] if text else type(exc).__name__

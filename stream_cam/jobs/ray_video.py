@@ -17,7 +17,6 @@ The data path:
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import sys
 import time
@@ -30,14 +29,14 @@ from ..errors import InputError, OutputError
 from ..sinks.files import publish, temporary_path
 from ..sinks.results import ResultsTable
 from ..sinks.video import VideoSink
-from ..sources.readers import VideoInfo, count_frames
+from ..sources.readers import VideoInfo
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
-from .ray_cluster import LOCAL, check_ray_available, connect
+from .ray_cluster import LOCAL, cause_of, check_ray_available, connect
 from .ray_worker import ChunkWorker, Packet
 from .signals import StopSignals
 from .video import VideoOptions, VideoResult, progress_bar
-from .video_job import open_results, open_video_file, prepare_job, report
+from .video_job import open_results, prepare_job, probe_input, report
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +111,7 @@ class RayJob:
             self.ray.get([worker.pid.remote() for worker in self.workers])
         except self.ray.exceptions.RayError as exc:
             self.close()
-            raise OutputError(f"the Ray workers could not build the engine: {_cause(exc)}") from exc
+            raise OutputError(f"the Ray workers could not build the engine: {cause_of(exc)}") from exc
 
     def run(self, bar: Any) -> str:
         """Process every video; returns the stop signal's name if stopped, else ''."""
@@ -168,7 +167,7 @@ class RayJob:
             return None
         except self.ray.exceptions.RayTaskError as exc:  # our code failed: the input cannot be read on
             self._free(generator, task)
-            state.finished, state.error = True, _cause(exc)
+            state.finished, state.error = True, cause_of(exc)
             return None
         except self.ray.exceptions.RayError as exc:  # the worker died (killed, out of memory, node lost)
             # It is restarted by Ray (max_restarts); it takes work again once it answers a ping.
@@ -176,7 +175,7 @@ class RayJob:
             if task.chunk not in self.states:
                 return None
             if task.attempt >= MAX_ATTEMPTS:
-                state.finished, state.error = True, f"a worker died {MAX_ATTEMPTS} times on it ({_cause(exc)})"
+                state.finished, state.error = True, f"a worker died {MAX_ATTEMPTS} times on it ({cause_of(exc)})"
                 return None
             log.warning("a worker died during frames %d-%d of %s; running them again",
                         task.chunk.start + state.received, task.chunk.stop - 1, self.videos[task.chunk.video].spec)
@@ -209,7 +208,7 @@ class RayJob:
             self._ping(worker)
             return
         except self.ray.exceptions.RayError as exc:  # out of restarts: the pool goes on without it
-            log.warning("a Ray worker is gone for good (%s); %d left", _cause(exc),
+            log.warning("a Ray worker is gone for good (%s); %d left", cause_of(exc),
                         len(self.idle) + len(self.active) + len(self.reviving))
             return
         self.idle.append(worker)
@@ -289,32 +288,6 @@ class RayJob:
                 video.tmp = None
 
 
-def _cause(exc: Exception) -> str:
-    """The last line of what went wrong in a worker (its traceback stays in Ray's logs)."""
-    cause = getattr(exc, "cause", None)
-    text = str(cause if cause is not None else exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
-
-
-# A header claiming more frames than this (about 4 days at 30 fps), or none, is not believed: the
-# driver counts the frames instead, so a lying header can neither stall nor exhaust the planning.
-MAX_BELIEVED_FRAMES = 10_000_000
-
-
-def _probe(spec: str) -> VideoInfo:
-    """The input's size, fps and frame count, read on the driver to plan the chunks."""
-    reader = open_video_file(spec)
-    reader.release()
-    info = reader.info
-    if info.frame_count is None or info.frame_count > MAX_BELIEVED_FRAMES:
-        counted = count_frames(spec)
-        log.info("%s: the header says %s frames; counted %d", info.source, info.frame_count, counted)
-        if counted == 0:
-            raise InputError(f"{info.source}: no frame of it can be read")
-        info = dataclasses.replace(info, frame_count=counted)
-    return info
-
-
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
                       cluster: RayOptions, timings: dict | None = None) -> list[VideoResult]:
     """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster.
@@ -329,7 +302,7 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
             results[position] = VideoResult(spec_, path, 0, 0.0, skipped=True)
             continue
         try:
-            info = _probe(spec_)
+            info = probe_input(spec_)
         except (InputError, ConnectionError) as exc:
             if len(inputs) == 1:
                 raise

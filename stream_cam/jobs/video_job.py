@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import time
@@ -15,7 +16,7 @@ from ..errors import InputError, OutputError
 from ..sinks.files import check_folder, check_output_path, make_folder, occupied
 from ..sinks.results import ResultsTable, read_rows_of
 from ..sinks.video import CODECS, check_codec
-from ..sources.readers import Reader, check_source, open_reader
+from ..sources.readers import Reader, VideoInfo, check_source, count_frames, open_reader
 from .signals import StopSignals
 from .video import VideoOptions, VideoResult, process_video
 
@@ -179,3 +180,23 @@ def open_video_file(spec: str) -> Reader:
 def _one_video(cam: Explainer, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
                table: ResultsTable | None) -> VideoResult:
     return process_video(cam, open_video_file(spec), path, options, stop, results=table, name=spec)
+
+
+# A header claiming more frames than this (about 4 days at 30 fps), or none, is not believed: the
+# driver counts the frames instead, so a lying header can neither stall nor exhaust the planning.
+MAX_BELIEVED_FRAMES = 10_000_000
+
+
+def probe_input(spec: str) -> VideoInfo:
+    """The input's size, fps and frame count (counted when the header is missing or unbelievable):
+    what the Ray driver plans its chunks from."""
+    reader = open_video_file(spec)
+    reader.release()
+    info = reader.info
+    if info.frame_count is None or info.frame_count > MAX_BELIEVED_FRAMES:
+        counted = count_frames(spec)
+        log.info("%s: the header says %s frames; counted %d", info.source, info.frame_count, counted)
+        if counted == 0:
+            raise InputError(f"{info.source}: no frame of it can be read")
+        info = dataclasses.replace(info, frame_count=counted)
+    return info
