@@ -9,10 +9,10 @@ The exported ``explain`` signature is the engine's own computation, traced once 
 The model's input scaling runs inside. The graph is the compiled engine's (BatchNorm folded),
 so the heatmaps are the engine's. LiteRT has no kernels for some of TensorFlow's gradient ops:
 what is between the target layer and the logits must be pooling and dense layers (no ReLU),
-as in the offline models and most transfer-learning heads. A transformer's gradient (through
-its blocks) is traced with two stand-ins LiteRT can run (:func:`_gradients_liteRT_runs`).
-EigenCAM needs an SVD, which LiteRT lacks. Both are refused with a clear message. A fourth output, ``description``, is
-the JSON that says what the file is (labels, method, input size, ...).
+as in the offline models and most transfer-learning heads (a transformer's gradient through its
+blocks is traced with two stand-ins LiteRT can run: :func:`_gradients_liteRT_runs`). EigenCAM
+needs an SVD, which LiteRT lacks. Both are refused with a clear message. A fourth output,
+``description``, is the JSON that says what the file is (labels, method, input size, ...).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """A transformer as the CAM engine sees a CNN: images -> [a token map (N, h, w, C), logits].
 
-The token map is the query input of the last attention layer (for a transformer without
-readable attention, such as Swin, the last stage's output before the pooled head) (its block's first LayerNorm, the
+The token map is the query input of the last attention layer (its block's first LayerNorm, the
 tap pytorch-grad-cam uses for ViTs: with CLS pooling, the last block's OUTPUT patch tokens get
-exactly zero gradient). Its patch tokens are reshaped to the patch grid INSIDE the graph and put
+exactly zero gradient); for a transformer without readable attention (Swin), the last stage's
+output before the pooled head. Its patch tokens are reshaped to the patch grid INSIDE the graph and put
 back in place, so the map is on the path to the logits and every CAM method's gradient reaches
 it. The attention probabilities of every block are kept from the same pass (:attr:`attention`)
 for the transformer methods (:mod:`.attention`).
@@ -61,31 +61,25 @@ class TokenTap:
         self.head = Head(self.activation)
         self.attention: list[Any] = []  # the last call's probabilities (N, heads, T, T), first block first
 
-    def _tap(self, captured: dict) -> Any:
+    def _as_map(self, tokens: Any, captured: dict) -> Any:
+        """(N, prefix + h*w, C) tokens -> the same tokens, with their patch grid (N, h, w, C) kept in
+        ``captured`` and put back on the path to the logits (so the gradients reach it)."""
         import tensorflow as tf
 
-        (h, w), prefix, last = self.layout.grid, self.layout.prefix, len(self.layout.attention) - 1
-
-        def replace(index: int, query: Any) -> Any:
-            if index not in (last, -1):
-                return query
-            channels = query.shape[-1]
-            grid = tf.reshape(query[:, prefix:], [-1, h, w, channels])
-            captured["map"] = grid
-            return tf.concat([query[:, :prefix], tf.reshape(grid, [-1, h * w, channels])], axis=1)
-
-        return replace
+        (h, w), prefix, channels = self.layout.grid, self.layout.prefix, tokens.shape[-1]
+        grid = tf.reshape(tokens[:, prefix:], [-1, h, w, channels])
+        captured["map"] = grid
+        return tf.concat([tokens[:, :prefix], tf.reshape(grid, [-1, h * w, channels])], axis=1)
 
     def __call__(self, images: Any, training: bool = False) -> list[Any]:
         captured: dict[str, Any] = {}
-        replace = self._tap(captured)
         if self.layout.output_of is not None:  # Swin: the last stage's output is the map
-            with OutputRecorder(self.layout.output_of, lambda tokens: replace(-1, tokens)), \
-                    _linear(self.final, self.activation):
-                logits = self.model.keras_model(images, training=False)
-            self.attention = []
-            return [captured["map"], logits]
-        with AttentionRecorder(self.layout.attention, replace) as seen, _linear(self.final, self.activation):
+            recorder: Any = OutputRecorder(self.layout.output_of, lambda tokens: self._as_map(tokens, captured))
+        else:  # the query entering the last attention layer is the map
+            last = len(self.layout.attention) - 1
+            recorder = AttentionRecorder(self.layout.attention,
+                                         lambda i, query: self._as_map(query, captured) if i == last else query)
+        with recorder, _linear(self.final, self.activation):
             logits = self.model.keras_model(images, training=False)
-        self.attention = seen.probabilities
+        self.attention = getattr(recorder, "probabilities", [])
         return [captured["map"], logits]
