@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .. import defaults
 from ..checks import installed
+from ..engine.registry import METHOD_INFO, METHOD_NAMES
 from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
 from ..jobs.live_options import LiveOptions
@@ -31,6 +33,7 @@ from ..sources.images import check_image_spec
 from ..sources.cameras import CameraSettings
 from ..sources.readers import check_source, is_camera, probe_source
 from ..web.address import Address, check_token, parse_address, probe_port
+from .flags import fixed_by_tflite_given
 
 DEMO_OUTPUT = Path("stream_cam_demo.mp4")
 
@@ -89,10 +92,7 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
 
 def _check_tflite(args: argparse.Namespace) -> list[str]:
     """An exported file carries its labels, scaling, layer and method: flags that would change them are refused."""
-    given = [flag for flag, value in (("--layer", args.layer), ("--preprocess", args.preprocess),
-                                      ("--labels", args.labels)) if value is not None]
-    if args.weights != "imagenet":
-        given.append("--weights")
+    given = fixed_by_tflite_given(args)
     if given:
         raise InputError(f"{', '.join(given)} cannot change an exported .tflite model; give them to 'stream-cam export'")
     if args.command == "evaluate":
@@ -240,20 +240,19 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
                            trust=args.trust, **_stream_values(args, classes, address))
         live.validate()
         return Plan("demo", live, None, [], interactive=True)
-    if args.kiosk or args.cycle is not None or args.sync or args.motion != "shift" or args.trust is not None:
+    if args.kiosk or args.cycle is not None or args.sync or args.motion != defaults.MOTION or args.trust is not None:
         raise InputError("--kiosk, --cycle, --sync, --motion and --trust play the demo live; leave out -o "
                          "(a file is written at full speed, every frame with its own heatmap)")
     output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)
     check_codec(args.codec, output)
     # A file run can still be watched: --serve shows its progress (view only).
-    options = VideoOptions(batch=8, **_stream_values(args, classes, address))
+    options = VideoOptions(**_stream_values(args, classes, address))
     options.validate()
     video_output_paths(["demo"], output, options)
     return Plan("demo", options, None, [], output=output)
 
 
 def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
-    from ..engine.registry import METHOD_NAMES
     from ..jobs.evaluate import EvaluateOptions, check_inputs
 
     check_inputs(args.paths)
@@ -271,9 +270,9 @@ def _plan_export(args: argparse.Namespace, classes: list[int], address: Address 
 
     if is_tflite(args.model):
         raise InputError(f"{args.model} is already exported; give the model it was made from")
-    if args.method == "eigencam" and args.format == "tflite":
-        raise InputError("--method eigencam cannot be exported for LiteRT: it needs an SVD, which LiteRT does not "
-                         "have (--format savedmodel can)")
+    if args.method is not None and not METHOD_INFO[args.method].exportable and args.format == "tflite":
+        raise InputError(f"--method {args.method} cannot be exported for LiteRT: it needs an SVD, which LiteRT does "
+                         "not have (--format savedmodel can)")
     options = ExportOptions(args.output, args.format, args.precision, args.overwrite)
     options.validate()
     return Plan("export", options, None, [])

@@ -30,11 +30,11 @@ import numpy as np
 from ..errors import ModelError
 from ..models.preprocessing import SCALINGS
 from .gradcam import CAM
+from .registry import EXPORTABLE, METHOD_INFO
 
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
-EXPORTABLE = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam", "relevance", "rollout")
 
 
 def describe(cam: CAM, precision: str) -> dict:
@@ -117,7 +117,8 @@ def save_archive(cam: CAM, folder: Path, precision: str) -> None:
     archive = keras.export.ExportArchive()
     # The variables: a CNN's CAM model, or a transformer's own model (its TokenTap only wraps it).
     archive.track(cam.model.keras_model if cam.model.is_transformer else cam._cam_model)
-    with _gradients_liteRT_runs():  # the endpoint is traced in here
+    # The endpoint is traced in here; a method without a gradient needs no stand-ins.
+    with _gradients_liteRT_runs() if METHOD_INFO[cam.method_name].gradient else contextlib.nullcontext():
         archive.add_endpoint("explain", explain, input_signature=[
             tf.TensorSpec([1, height, width, 3], tf.uint8, name="image"),
             tf.TensorSpec([1, 1], tf.int32, name="target")])

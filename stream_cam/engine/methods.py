@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import InputError
 from .attention import AttentionRelevance, AttentionRollout
 from .gradcam import CAM, GradCAM, GradCAMPlusPlus
-from .registry import DEFAULT_SCORE_CHANNELS
+from .registry import DEFAULT_SCORE_CHANNELS, METHOD_TABLE
 
 SCORE_CAM_CHUNK = 32  # masked images per forward pass inside Score-CAM
 
@@ -116,17 +116,9 @@ class ScoreCAM(CAM):
         return tf.einsum("nhwk,nk->nhw", activations, weights)
 
 
-METHODS: dict[str, type[CAM]] = {  # the same names, in the same order, as registry.METHOD_NAMES
-    "gradcam": GradCAM,
-    "gradcam++": GradCAMPlusPlus,
-    "xgradcam": XGradCAM,
-    "layercam": LayerCAM,
-    "hirescam": HiResCAM,
-    "eigencam": EigenCAM,
-    "scorecam": ScoreCAM,
-    "relevance": AttentionRelevance,
-    "rollout": AttentionRollout,
-}
+_CLASSES: dict[str, type[CAM]] = {cls.__name__: cls for cls in (
+    GradCAM, GradCAMPlusPlus, XGradCAM, LayerCAM, HiResCAM, EigenCAM, ScoreCAM, AttentionRelevance, AttentionRollout)}
+METHODS: dict[str, type[CAM]] = {m.name: _CLASSES[m.class_name] for m in METHOD_TABLE}  # the registry's order
 
 
 def build_method(name: str, model: Any, *, jit_compile: bool = False,

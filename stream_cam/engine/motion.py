@@ -21,6 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from ..defaults import MOTION
 from ..errors import InputError
 
 METHODS = ("flow", "shift", "off")
@@ -31,7 +32,7 @@ MIN_SHIFT_RESPONSE = 0.1  # below this, phaseCorrelate found no clear shift: do 
 class MotionCompensator:
     """``thumbnail(frame)`` once per frame; ``warp(heatmap, old_thumb, new_thumb)`` for a stale map."""
 
-    def __init__(self, method: str = "flow", size: tuple[int, int] = THUMB_SIZE) -> None:
+    def __init__(self, method: str = MOTION, size: tuple[int, int] = THUMB_SIZE) -> None:
         if method not in METHODS:
             raise InputError(f"unknown motion compensation {method!r}; choose one of: {', '.join(METHODS)}")
         self.method = method

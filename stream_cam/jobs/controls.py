@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from .. import defaults
 from ..engine.registry import DEFAULT_METHOD, METHOD_NAMES
 from ..engine.stream import ClassChoice
 from ..errors import InputError
@@ -13,7 +14,7 @@ from ..keys import key_for
 from ..render.colormap import colormap_lut
 from ..web.state import ControlChange
 
-COLORMAP_CYCLE = ("jet", "turbo", "inferno", "viridis", "magma", "coolwarm")
+COLORMAP_CYCLE = (defaults.COLORMAP, "turbo", "inferno", "viridis", "magma", "coolwarm")
 ALPHA_STEP = 0.1
 
 
@@ -25,8 +26,8 @@ class Controls:
     (Tab selects the next)."""
 
     choices: list[ClassChoice]
-    alpha: float = 0.4
-    colormap: str = "jet"
+    alpha: float = defaults.ALPHA
+    colormap: str = defaults.COLORMAP
     paused: bool = False
     show_hud: bool = True
     show_keys: bool = False

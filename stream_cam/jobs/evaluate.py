@@ -33,12 +33,15 @@ log = logging.getLogger(__name__)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 BASELINES = ("random", "center")
+MAX_STEPS = 1000
+MAX_EVERY = 100_000
+DEFAULT_EVERY = 30
 
 
 @dataclass
 class EvaluateOptions:
     steps: int = DEFAULT_STEPS
-    every: int = 30  # a video: every Nth frame
+    every: int = DEFAULT_EVERY  # a video: every Nth frame
     as_json: bool = False
     plot: Path | None = None
     overwrite: bool = False
@@ -46,8 +49,8 @@ class EvaluateOptions:
     progress: bool = True  # a bar of frames scored, on stderr
 
     def validate(self) -> None:
-        check_count(self.steps, 1000, "--steps")
-        check_count(self.every, 100_000, "--every")
+        check_count(self.steps, MAX_STEPS, "--steps")
+        check_count(self.every, MAX_EVERY, "--every")
         if self.plot is not None:
             if self.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
                 raise InputError(f"--plot {self.plot}: use a .png, .svg or .pdf file")

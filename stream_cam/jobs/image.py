@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 import cv2
 import numpy as np
 
+from .. import defaults
 from ..checks import check_count
 from ..errors import OutputError
 from ..frames import short_label
@@ -24,7 +25,7 @@ from ..pixels import peak_xy
 from ..render.overlay import overlay_heatmap
 from ..sinks.files import check_folder, check_output_path, make_folder, write_image
 from ..sources.images import display_name, read_image
-from .options import check_render_values
+from .options import DEFAULT_TOP_K, check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
     from ..engine.explainer import Explainer
@@ -39,9 +40,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 class ImageOptions:
     classes: Sequence[int] = ()  # explain these; empty = top-1 (or top explain_top)
     explain_top: int = 1
-    top_k: int = 5
-    alpha: float = 0.4
-    colormap: str = "jet"
+    top_k: int = DEFAULT_TOP_K
+    alpha: float = defaults.ALPHA
+    colormap: str = defaults.COLORMAP
     output: Path | None = None  # a file (one overlay) or a folder; None = current folder
     overwrite: bool = False
     as_json: bool = False

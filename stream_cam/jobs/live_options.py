@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
+from .. import defaults
 from ..checks import check_seconds
 from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_SCORE_CHANNELS
@@ -20,7 +21,6 @@ DEFAULT_LIVE_SMOOTHING = 0.5
 KIOSK_HUD_SCALE = 1.6
 KIOSK_PAUSE_S = 30.0
 MAX_SOURCES = 8
-DEFAULT_MOTION = "shift"  # measured: see README, "Motion compensation"
 
 
 @dataclass
@@ -39,7 +39,7 @@ class LiveOptions(StreamOptions):
     cycle: float | None = None  # seconds between automatic class changes
     pause_timeout: float | None = None  # resume on its own after this many seconds (kiosk: 30)
     sync: bool = False  # lock-step: every shown frame waits for its own heatmap
-    motion: str = DEFAULT_MOTION  # how a stale heatmap is moved: flow, shift, off
+    motion: str = defaults.MOTION  # how a stale heatmap is moved: flow, shift, off
     score_channels: int = DEFAULT_SCORE_CHANNELS  # for a live switch to scorecam
     trust: int | None = None  # every N frames, the trust meter (off by default)
     cameras: Sequence[CameraSettings] = ()  # each source's camera mode (empty: the cameras' own)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
+from .. import defaults
 from ..checks import check_alpha, check_count, check_smooth
 from ..errors import InputError
 from ..render.colormap import colormap_lut
@@ -17,6 +18,7 @@ from ..sinks.files import check_output_path
 from ..web.address import Address, check_token
 
 MAX_TOP_K = 1000
+DEFAULT_TOP_K = 5
 
 
 def check_render_values(alpha: float, colormap: str, top_k: int) -> None:
@@ -29,9 +31,9 @@ def check_render_values(alpha: float, colormap: str, top_k: int) -> None:
 @dataclass
 class StreamOptions:
     smooth: float = 0.0  # heatmap smoothing across frames, 0 = off
-    alpha: float = 0.4
-    colormap: str = "jet"
-    top_k: int = 5
+    alpha: float = defaults.ALPHA
+    colormap: str = defaults.COLORMAP
+    top_k: int = DEFAULT_TOP_K
     classes: Sequence[int] = ()  # fixed classes to explain (cycled); empty = by rank
     codec: str = "mp4v"
     overwrite: bool = False

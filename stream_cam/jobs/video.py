@@ -45,13 +45,14 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
+DEFAULT_BATCH = 8
 
 
 @dataclass
 class VideoOptions(StreamOptions):
     """``serve`` here lets a browser watch the progress (view only)."""
 
-    batch: int = 8
+    batch: int = DEFAULT_BATCH
     hud: bool = True
     progress: bool = True
     results: Path | None = None  # the per-frame Parquet table

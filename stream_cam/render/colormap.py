@@ -10,9 +10,9 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..defaults import COLORMAP as DEFAULT_COLORMAP
 from ..errors import InputError
 
-DEFAULT_COLORMAP = "jet"
 MAX_NAME = 64  # longer than any colormap's name: refused before the did-you-mean search
 
 

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 
 from ..checks import check_alpha
+from ..defaults import ALPHA as DEFAULT_ALPHA
 from ..errors import InputError
 from ..pixels import finite_heat, to_rgb8
 from .colormap import DEFAULT_COLORMAP, colormap_lut
 
-DEFAULT_ALPHA = 0.4
 
 
 def to_levels(heatmap: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .. import defaults
 from ..checks import check_alpha, check_count, check_name, shown
 from ..errors import InputError
 from ..frames import MAX_RANK
@@ -20,8 +21,8 @@ class ViewState:
     latency_ms: float | None = None
     top: list[dict] = field(default_factory=list)  # {"index", "label", "score"}, best first
     explained: dict | None = None  # {"index", "label", "score"}
-    alpha: float = 0.4
-    colormap: str = "jet"
+    alpha: float = defaults.ALPHA
+    colormap: str = defaults.COLORMAP
     paused: bool = False
     recording: bool = False
     source: str = ""
