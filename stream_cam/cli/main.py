@@ -17,12 +17,15 @@ import os
 import signal
 import sys
 import threading
-from typing import NoReturn, Sequence
+from typing import TYPE_CHECKING, NoReturn, Sequence
 
 from ..errors import OutputError, StreamCamError
 from ..jobs.engine_spec import EngineSpec
 from .parser import PROG, build_parser, join_dash_values
 from .plan import Plan, make_plan, resolve_classes
+
+if TYPE_CHECKING:
+    from ..jobs.video import VideoRun
 
 log = logging.getLogger("stream_cam")
 
@@ -58,18 +61,16 @@ def run_live(args: argparse.Namespace, plan: Plan, cam, reader_factory=None) -> 
 def run_video(args: argparse.Namespace, plan: Plan, cam) -> int:
     from ..jobs.video_job import run_videos
 
-    results = run_videos(cam, args.inputs, args.output, plan.options)
-    return video_exit(results, len(args.inputs))
+    return video_exit(run_videos(cam, args.inputs, args.output, plan.options), len(args.inputs))
 
 
-def video_exit(results: list, inputs: int) -> int:
+def video_exit(run: VideoRun, inputs: int) -> int:
     """0 when every input is done; 3 when one could not be (fully) read; 130/143 when stopped."""
-    stopped = next((r.interrupted for r in results if r.interrupted), "")
-    if stopped:
-        return STOP_EXIT.get(stopped, EXIT_INTERRUPTED)
-    if len(results) < inputs:
+    if run.stopped:
+        return STOP_EXIT.get(run.stopped, EXIT_INTERRUPTED)
+    if len(run.results) < inputs:
         return EXIT_INTERRUPTED
-    return EXIT_DAMAGED_INPUT if any(r.damaged for r in results) else EXIT_OK
+    return EXIT_DAMAGED_INPUT if any(r.damaged for r in run.results) else EXIT_OK
 
 
 def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
@@ -159,8 +160,8 @@ def _stopped(terminated: bool) -> NoReturn:
 def run_video_on_ray(args: argparse.Namespace, plan: Plan) -> int:
     from ..jobs.ray_video import run_videos_on_ray
 
-    results = run_videos_on_ray(EngineSpec.from_args(args), args.inputs, args.output, plan.options, plan.cluster)
-    return video_exit(results, len(args.inputs))
+    run = run_videos_on_ray(EngineSpec.from_args(args), args.inputs, args.output, plan.options, plan.cluster)
+    return video_exit(run, len(args.inputs))
 
 
 def run_cameras(args: argparse.Namespace) -> int:

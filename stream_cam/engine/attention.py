@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import ModelError
 from .gradcam import CAM
 
 
@@ -24,6 +25,8 @@ class TransformerMethod(CAM):
     def class_map(self, grads: Any, activations: Any, images: Any, classes: Any) -> Any:
         tf = self._tf
         layout = self.model.tokens
+        if layout is None:  # CAM.__init__ refuses a model without tokens for a transformer-only method
+            raise ModelError(f"{self.method_name} needs a transformer's tokens")
         relevance = self.relevance(grads)
         if layout.pooling == "token":
             row = relevance[:, 0, layout.prefix:]  # what the class token took from each patch

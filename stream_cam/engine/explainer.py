@@ -1,13 +1,15 @@
 """What every explainer offers, without TensorFlow: the result of a call, and the ways of naming classes.
 
-:class:`CAM` (the compiled TensorFlow engine) and :class:`~.litert.LiteRTExplainer` (an exported
-model on LiteRT) both subclass :class:`Explainer`: the jobs use either the same way.
+:class:`Explains` is the interface the jobs are written against (a ``typing.Protocol``, so mypy
+checks every explainer against it): :class:`CAM` (the compiled TensorFlow engine, and every CAM and
+attention method, its subclasses) and :class:`~.litert.LiteRTExplainer` (an exported model on
+LiteRT) both meet it by subclassing :class:`Explainer`, which holds the shared class naming.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -41,14 +43,54 @@ class CAMResult:
         return len(self.probabilities)
 
 
+class ExplainedModel(Protocol):
+    """What an explainer's model tells the jobs: a :class:`~stream_cam.models.loaded.LoadedModel`,
+    or an exported file's :class:`~stream_cam.models.tflite.TFLiteModel`."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def labels(self) -> list[str]: ...
+    @property
+    def input_size(self) -> tuple[int, int]: ...
+    @property
+    def layer_name(self) -> str: ...
+    @property
+    def scaling(self) -> str: ...
+
+    def label(self, index: int) -> str: ...
+
+    def preprocess(self, rgb_uint8_batch: np.ndarray, bgr: bool = False) -> np.ndarray: ...
+
+
+class Explains(Protocol):
+    """What the jobs use of an explainer."""
+
+    @property
+    def model(self) -> ExplainedModel: ...
+    @property
+    def num_classes(self) -> int: ...
+    @property
+    def method_name(self) -> str: ...
+    @property
+    def methods(self) -> tuple[str, ...]: ...
+
+    def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult: ...
+
+    def predict(self, images: np.ndarray) -> np.ndarray: ...
+
+    def warm_up(self, k: int = 1) -> None: ...
+
+    def __call__(self, frames: np.ndarray, classes: ClassSpec = None, top_k: int | None = None) -> CAMResult: ...
+
+
 class Explainer:
     """The explainer interface: ``explain`` on preprocessed input, and ``__call__`` on frames.
 
-    Subclasses set ``model`` (with ``preprocess``, ``input_size``, ``labels``, ``label``),
-    ``num_classes`` and ``method_name``, and implement :meth:`explain`, :meth:`predict`
-    and :meth:`warm_up`."""
+    Subclasses set ``model``, ``num_classes`` and ``method_name``, and implement :meth:`explain`,
+    :meth:`predict` and :meth:`warm_up`."""
 
-    model: Any
+    model: ExplainedModel
     num_classes: int
     method_name: str = "gradcam"
     methods: tuple[str, ...] = METHOD_NAMES  # what a live view may switch to

@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 class CAM(Explainer):
     """Class activation maps computed in one compiled graph. Subclasses set the weights."""
 
+    model: LoadedModel
+
     def __init__(
         self,
         model: LoadedModel | Any,

@@ -19,6 +19,8 @@ from .explainer import CAMResult, Explainer
 class LiteRTExplainer(Explainer):
     """Heatmaps and probabilities from an exported file (``stream-cam export``)."""
 
+    model: TFLiteModel
+
     def __init__(self, model: TFLiteModel | str | Path, threads: int | None = None) -> None:
         self.model = model if isinstance(model, TFLiteModel) else TFLiteModel.open(model, threads)
         self.method_name = self.model.method

@@ -13,7 +13,7 @@ from ..checks import check_smooth
 from ..frames import MAX_RANK, Explanation, Frame
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from .explainer import Explainer
+    from .explainer import Explains
 
 
 @dataclass
@@ -125,13 +125,13 @@ class StreamExplainer:
     smoother, still in ONE engine call.
     """
 
-    def __init__(self, cam: Explainer, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
+    def __init__(self, cam: Explains, choice: ClassChoice | None = None, top_k: int = 5, smooth: float = 0.0) -> None:
         self.cam = cam
         self.choice = choice or ClassChoice(top_k=top_k)
         self.top_k = top_k
         self.smoother = TemporalSmoother(smooth)
 
-    def use(self, cam: Explainer, streams: Sequence[StreamChoice] = ()) -> None:
+    def use(self, cam: Explains, streams: Sequence[StreamChoice] = ()) -> None:
         """Explain with ``cam`` from now on (a method switch); the smoothers start afresh."""
         if cam is self.cam:
             return

@@ -12,7 +12,7 @@ from ..models.registry import DEFAULT_MODEL
 from ..models.tflite import is_tflite
 
 if TYPE_CHECKING:
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class EngineSpec:
     def needs_tensorflow(self) -> bool:
         return not is_tflite(self.model)
 
-    def build(self, threads: int | None = None) -> "Explainer":
+    def build(self, threads: int | None = None) -> "Explains":
         """Load the model and build its explainer: the compiled engine (imports TensorFlow), or
         LiteRT for an exported ``.tflite`` file (no TensorFlow)."""
         if not self.needs_tensorflow:

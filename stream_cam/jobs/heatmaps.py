@@ -18,7 +18,7 @@ from ..engine.stream import StreamChoice, StreamExplainer
 from ..frames import Explanation, Frame
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +29,7 @@ class BackgroundExplainer:
     """One engine thread for several streams: ``offer(i, frame)`` in, ``latest(i)`` out."""
 
     def __init__(self, explainer: StreamExplainer, streams: Sequence[StreamChoice],
-                 select: Callable[[], Explainer] | None = None) -> None:
+                 select: Callable[[], Explains] | None = None) -> None:
         """``select`` (called in the engine thread before each call) returns the engine to use:
         a method switch, including building a new method's graph, never holds the display."""
         self.explainer = explainer

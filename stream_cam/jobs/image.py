@@ -28,7 +28,7 @@ from ..sources.images import display_name, read_image
 from .options import DEFAULT_TOP_K, check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
     return plans
 
 
-def explain_image(cam: Explainer, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
+def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
     """Explain one image and write its overlays to ``paths``."""
     rgb = read_image(spec)
     height, width = rgb.shape[:2]
@@ -146,7 +146,7 @@ def print_report(report: ImageReport, as_json: bool, out: TextIO = sys.stdout) -
               f"peak at x={x} y={y} -> {path}", file=out, flush=True)
 
 
-def run_images(cam: Explainer, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
+def run_images(cam: Explains, inputs: Sequence[str], options: ImageOptions) -> list[ImageReport]:
     """Explain every input; fails before any work if an output cannot be written."""
     options.validate()
     per_image = options.per_image

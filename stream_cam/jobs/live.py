@@ -45,7 +45,7 @@ from .live_stream import LiveStream, choice_state
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ FIRST_HEATMAP_TIMEOUT_S = 120.0  # a huge model on a slow machine, traced for th
 class LiveRun:
     """One live session. ``run()`` returns :class:`LiveStats`; everything is closed after."""
 
-    def __init__(self, cam: Explainer, options: LiveOptions,
+    def __init__(self, cam: Explains, options: LiveOptions,
                  reader_factory: Callable[[], Reader] | Sequence[Callable[[], Reader]] | None = None) -> None:
         options.validate()
         self.cam = cam
@@ -73,7 +73,7 @@ class LiveRun:
         self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
         self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
-        self.cams: dict[str, Explainer] = {cam.method_name: cam}  # built on the first switch to each method
+        self.cams: dict[str, Explains] = {cam.method_name: cam}  # built on the first switch to each method
         self.controls.method = cam.method_name
         self.controls.methods = tuple(cam.methods)
         self.motion = MotionCompensator("off" if options.sync else options.motion)
@@ -204,7 +204,7 @@ class LiveRun:
             out.append((stream, frame, explanation))
         return out
 
-    def _select_cam(self) -> Explainer:
+    def _select_cam(self) -> Explains:
         """The engine for the method the controls ask for; a new method is built on first use
         (in the engine thread, while the display goes on with the last heatmaps)."""
         name = self.controls.method

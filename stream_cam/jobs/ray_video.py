@@ -33,9 +33,9 @@ from ..sources.readers import VideoInfo
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
 from .ray_cluster import LOCAL, cause_of, check_ray_available, connect
-from .ray_worker import ChunkWorker, Packet
+from .ray_worker import ChunkFailed, ChunkWorker, Packet
 from .signals import StopSignals
-from .video import VideoOptions, VideoResult, progress_bar
+from .video import VideoOptions, VideoResult, VideoRun, progress_bar
 from .video_job import open_results, prepare_job, probe_input, report
 
 log = logging.getLogger(__name__)
@@ -63,7 +63,8 @@ class _Video:
     sink: VideoSink | None = None
     tmp: Path | None = None
     rows: list[dict] = field(default_factory=list)
-    error: str = ""  # why it ended before its last frame
+    cut: bool = False  # it ended before its last planned frame: nothing after that is written
+    error: str = ""  # why, when a frame could not be read (a file shorter than its header is not an error)
     result: VideoResult | None = None  # once finished and published
 
 
@@ -82,7 +83,7 @@ class _ChunkState:
     packets: deque = field(default_factory=deque)
     received: int = 0
     finished: bool = False  # no more packets will come
-    error: str = ""  # why it finished early, if it did
+    failure: str = ""  # why it finished early, if a frame could not be read
 
 
 class RayJob:
@@ -159,7 +160,7 @@ class RayJob:
         # A chunk of a video that already ended (an earlier frame could not be read): dropped.
         state = self.states.get(task.chunk) or _ChunkState()
         try:
-            packet = self.ray.get(next(generator))
+            item = self.ray.get(next(generator))
         except StopIteration:
             self._free(generator, task)
             state.finished = True
@@ -167,7 +168,7 @@ class RayJob:
             return None
         except self.ray.exceptions.RayTaskError as exc:  # our code failed: the input cannot be read on
             self._free(generator, task)
-            state.finished, state.error = True, cause_of(exc)
+            state.finished, state.failure = True, cause_of(exc)
             return None
         except self.ray.exceptions.RayError as exc:  # the worker died (killed, out of memory, node lost)
             # It is restarted by Ray (max_restarts); it takes work again once it answers a ping.
@@ -175,11 +176,15 @@ class RayJob:
             if task.chunk not in self.states:
                 return None
             if task.attempt >= MAX_ATTEMPTS:
-                state.finished, state.error = True, f"a worker died {MAX_ATTEMPTS} times on it ({cause_of(exc)})"
+                state.finished, state.failure = True, f"a worker died {MAX_ATTEMPTS} times on it ({cause_of(exc)})"
                 return None
             log.warning("a worker died during frames %d-%d of %s; running them again",
                         task.chunk.start + state.received, task.chunk.stop - 1, self.videos[task.chunk.video].spec)
             return _Task(task.chunk, task.chunk.start + state.received, task.attempt + 1)
+        if isinstance(item, ChunkFailed):  # the last item: the stream ends right after it
+            state.failure = item.reason
+            return None
+        packet: Packet = item
         due = task.chunk.start + state.received
         if packet.first != due:  # packets of a chunk come in order, each once
             raise OutputError(f"internal error: frame {packet.first} arrived where frame {due} was due")
@@ -223,16 +228,16 @@ class RayJob:
             video = self.videos[chunk.video]
             while state.packets:
                 packet = state.packets.popleft()
-                if not video.error:
+                if not video.cut:
                     self._append(video, packet)
             if not state.finished:
                 return head
             del self.states[chunk]
             head += 1
             known = video.info.frame_count is not None
-            if not video.error and (state.error or (known and state.received < chunk.frames)):
+            if not video.cut and (state.failure or (known and state.received < chunk.frames)):
                 # The video ends here: nothing after its first unreadable frame is written.
-                video.error = state.error or "short"
+                video.cut, video.error = True, state.failure
                 for later in order[head:]:
                     if later.video == chunk.video:
                         self.states.setdefault(later, _ChunkState()).finished = True
@@ -267,7 +272,7 @@ class RayJob:
             self.table.add(video.rows)
         video.rows = []
         info, error = video.info, ""
-        if video.error and video.error != "short":
+        if video.error:
             error = (f"{info.source}: reading failed after frame {written - 1}: {video.error}; "
                      f"the {written} frames before it are in {final}") if written else \
                 f"{info.source}: cannot be read: {video.error}"
@@ -289,7 +294,7 @@ class RayJob:
 
 
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
-                      cluster: RayOptions, timings: dict | None = None) -> list[VideoResult]:
+                      cluster: RayOptions, timings: dict | None = None) -> VideoRun:
     """``stream-cam video IN... -o OUT --ray``: the local command's outputs, made by a Ray cluster.
 
     ``timings`` (benchmarks) receives seconds: connect, workers (ready), run, write, and the chunks'."""
@@ -343,5 +348,4 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
         unfinished = [video.spec for video in videos if video.result is None]
         print(f"stream-cam: stopped by {stopped}; {len(unfinished)} unfinished video(s) were not kept; run the "
               "same command with --resume to finish them", file=sys.stderr, flush=True)
-        ordered.append(VideoResult("", Path(), 0, 0.0, interrupted=stopped))
-    return ordered
+    return VideoRun(ordered, stopped)

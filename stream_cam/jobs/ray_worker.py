@@ -1,5 +1,7 @@
 """The Ray side of ``stream-cam video --ray``: an actor that builds the engine once and explains
-chunks of videos, handing back one :class:`Packet` per batch (see :mod:`.ray_video`)."""
+chunks of videos. A chunk is a Ray streaming task; what it hands back is typed: one
+:class:`Packet` per batch, and a :class:`ChunkFailed` as the last item when a frame could not be
+read. The stream's end is the chunk's end (see :mod:`.ray_video`)."""
 
 from __future__ import annotations
 
@@ -7,8 +9,10 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
+import cv2
 import numpy as np
 
+from ..errors import StreamCamError
 from ..sinks.results import results_row
 from ..sources.pumps import OrderedFrames
 from ..sources.readers import open_reader
@@ -24,6 +28,13 @@ class Packet:
     first: int
     images: np.ndarray  # (n, height, width, 3) uint8, ready to encode
     rows: list[dict]  # the results table's rows of these frames
+
+
+@dataclass
+class ChunkFailed:
+    """The chunk's last item when reading failed: the frames before it were delivered."""
+
+    reason: str
 
 
 class ChunkWorker:
@@ -44,7 +55,7 @@ class ChunkWorker:
     def pid(self) -> int:
         return os.getpid()
 
-    def explain(self, path: str, name: str, chunk: Chunk) -> Iterator[Packet]:
+    def explain(self, path: str, name: str, chunk: Chunk) -> Iterator[Packet | ChunkFailed]:
         """Frames chunk.start..chunk.stop-1 of ``path``, after ``chunk.warmup`` frames run and dropped."""
         first = chunk.start - chunk.warmup
         reader = open_reader(path)
@@ -52,10 +63,17 @@ class ChunkWorker:
         annotator = VideoAnnotator(self.cam, self.options, reader.info.source)
         label = self.cam.model.label
         depth = max(2 * self.options.batch, 8)
-        with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first, stop=chunk.stop) as frames:
-            for batch in batched(frames, self.options.batch):
-                kept = [item for item in annotator.annotate(batch)
-                        if item.explanation.frame.index >= chunk.start and item.image is not None]
-                if kept:
-                    yield Packet(kept[0].explanation.frame.index, np.stack([item.image for item in kept]),  # type: ignore[misc]
-                                 [results_row(name, item, label) for item in kept])
+        try:
+            with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first,
+                               stop=chunk.stop) as frames:
+                for batch in batched(frames, self.options.batch):
+                    kept = [item for item in annotator.annotate(batch)
+                            if item.explanation.frame.index >= chunk.start and item.image is not None]
+                    if kept:
+                        yield Packet(kept[0].explanation.frame.index,
+                                     np.stack([item.image for item in kept]),  # type: ignore[misc]
+                                     [results_row(name, item, label) for item in kept])
+        except (OSError, ValueError, RuntimeError, cv2.error) as exc:
+            if isinstance(exc, StreamCamError):  # ours, not the file's: the driver reports it as a failure
+                raise
+            yield ChunkFailed(str(exc))

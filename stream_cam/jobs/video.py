@@ -40,7 +40,7 @@ from .options import StreamOptions
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,14 @@ class VideoResult:
         return not self.interrupted and self.expected is not None and self.frames < self.expected
 
 
+@dataclass
+class VideoRun:
+    """What a job of several videos (local or on Ray) did: one result per input it reached."""
+
+    results: list[VideoResult]
+    stopped: str = ""  # the signal that stopped the job ("" when it ran to the end)
+
+
 def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
     """Groups of ``size`` frames; if the source fails, the frames read before it still come out."""
     batch: list[Frame] = []
@@ -108,7 +116,7 @@ class VideoAnnotator:
 
     The local run and every Ray worker use this one class, so their frames are the same."""
 
-    def __init__(self, cam: Explainer, options: VideoOptions, source: str) -> None:
+    def __init__(self, cam: Explains, options: VideoOptions, source: str) -> None:
         self.options = options
         self.label = cam.model.label
         self.explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k,
@@ -133,7 +141,7 @@ class VideoAnnotator:
         return items
 
 
-def process_video(cam: Explainer, reader: Reader, output: Path, options: VideoOptions,
+def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOptions,
                   stop: StopSignals | None = None, results: ResultsTable | None = None,
                   name: str | None = None) -> VideoResult:
     """Explain every frame of ``reader`` into ``output``; always finalizes what was written.

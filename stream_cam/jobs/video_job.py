@@ -18,10 +18,10 @@ from ..sinks.results import ResultsTable, read_rows_of
 from ..sinks.video import CODECS, check_codec
 from ..sources.readers import Reader, VideoInfo, check_source, count_frames, open_reader
 from .signals import StopSignals
-from .video import VideoOptions, VideoResult, process_video
+from .video import VideoOptions, VideoResult, VideoRun, process_video
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from ..engine.explainer import Explainer
+    from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
 
@@ -137,12 +137,13 @@ def report(spec: str, result: VideoResult) -> None:
               f"The readable frames are in {result.output}.", file=sys.stderr, flush=True)
 
 
-def run_videos(cam: Explainer, inputs: Sequence[str], output: Path, options: VideoOptions) -> list[VideoResult]:
+def run_videos(cam: Explains, inputs: Sequence[str], output: Path, options: VideoOptions) -> VideoRun:
     """Process each input into its output; stop cleanly on Ctrl-C or SIGTERM.
 
     With several inputs, one that cannot be read fails alone: it is reported and the others go on."""
     paths, done = prepare_job(inputs, output, options)
     results: list[VideoResult] = []
+    stopped = ""
     table = open_results(options, [spec for spec, skip in zip(inputs, done) if skip])
     try:
         with StopSignals() as stop:
@@ -160,11 +161,14 @@ def run_videos(cam: Explainer, inputs: Sequence[str], output: Path, options: Vid
                         result = VideoResult(spec, path, 0, 0.0, error=str(exc))
                 results.append(result)
                 report(spec, result)
+            # Stopped: the last video was cut short, or inputs were never reached.
+            if stop.requested and (len(results) < len(inputs) or results[-1].interrupted):
+                stopped = stop.requested
     finally:
         if table is not None:
             where = table.close()
             print(f"results: {table.rows} rows in {where}", flush=True)
-    return results
+    return VideoRun(results, stopped)
 
 
 def open_video_file(spec: str) -> Reader:
@@ -177,7 +181,7 @@ def open_video_file(spec: str) -> Reader:
     return reader
 
 
-def _one_video(cam: Explainer, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
+def _one_video(cam: Explains, spec: str, path: Path, options: VideoOptions, stop: StopSignals,
                table: ResultsTable | None) -> VideoResult:
     return process_video(cam, open_video_file(spec), path, options, stop, results=table, name=spec)
 

@@ -57,7 +57,8 @@ class Sink(Protocol):
 
 
 class VideoFileSink:
-    """Adapts a :class:`~stream_cam.sinks.video.VideoSink` to the Sink protocol."""
+    """Adapts a :class:`~stream_cam.sinks.video.VideoSink` to the Sink protocol. The job that opened
+    the file finalizes it once, after the sink thread is joined (and also when it never started)."""
 
     def __init__(self, video) -> None:
         self.video = video
@@ -68,7 +69,7 @@ class VideoFileSink:
         item.timings["write"] = item.timings.get("write", 0.0) + (time.perf_counter() - start) * 1000
 
     def close(self) -> None:
-        self.video.close()
+        """Nothing: the file is the job's to finalize (see the class docstring)."""
 
 
 def frame_record(item: Annotated, label: Callable[[int], str]) -> dict:
