@@ -14,13 +14,13 @@ from ..engine.motion import MotionCompensator
 from ..engine.stream import ClassChoice, StreamChoice
 from ..frames import Explanation, Frame, short_label
 from ..pixels import StabilityMeter
-from ..render.frame import render_frame
 from ..render.hud import HudState
-from ..render.screens import draw_legend, idle_screen
+from ..render.screens import idle_screen
 from ..sinks.recorder import Recorder
 from ..sources.latest import LatestFrames
 from ..web.broadcast import Broadcaster
 from ..web.state import ViewState
+from .annotate import Look, draw, view_state
 
 if TYPE_CHECKING:
     from .controls import Controls
@@ -79,19 +79,14 @@ class LiveStream:
                label: Callable[[int], str], hud_scale: float, legend: bool) -> np.ndarray:
         """The annotated picture: heatmap, HUD (with the heatmap's age when it is stale), legend."""
         hud = self.hud
-        hud.set_classes(explanation.top, explanation.class_index, label)
         hud.fps, hud.source = self.fps, self.source.info.source
         hud.recording = self.recording_path is not None
         hud.paused = controls.paused
-        hud.method = explanation.method
         if explanation.trust is not None:
             hud.trust = explanation.trust  # kept until the next measurement
         hud.extra = [f"heatmap {age} frame{'s' if age != 1 else ''} old"] if age > 0 else []
-        shown = render_frame(frame.image, heatmap, controls.alpha, controls.colormap,
-                             hud if controls.show_hud else None, controls.show_keys, hud_scale)
-        if legend and controls.show_hud:
-            draw_legend(shown, controls.colormap, hud.explained_label, hud_scale)
-        return shown
+        look = Look(controls.alpha, controls.colormap, controls.show_hud, controls.show_keys, hud_scale, legend)
+        return draw(frame.image, explanation, heatmap, hud, look, label)
 
     def reconnecting_screen(self, controls: Controls, hud_scale: float) -> np.ndarray:
         """The idle picture of a lost source while it is reopened (the other sources keep running)."""
@@ -106,18 +101,12 @@ class LiveStream:
     def view_state(self, explanation: Explanation, frame: Frame, latency_ms: float, controls: Controls,
                    label: Callable[[int], str]) -> ViewState:
         """What the browser view shows for this stream's newest frame."""
-        score = explanation.score
-        return ViewState(
-            frame=frame.index, fps=round(self.fps, 2), latency_ms=round(latency_ms, 1),
-            top=explanation.top_entries(label),
-            explained={"index": explanation.class_index, "label": short_label(label(explanation.class_index)),
-                       "score": None if score is None else round(score, 4)},
-            alpha=controls.alpha, colormap=controls.colormap, paused=controls.paused,
-            recording=self.recording_path is not None, source=self.source.info.source,
-            status=self.hud.current_status(), choice=choice_state(self.choice.choice, label),
-            stream=self.index, heatmap_frame=explanation.frame.index, method=explanation.method,
-            methods=list(controls.methods),
-        )
+        return view_state(
+            explanation, frame.index, self.hud, Look(controls.alpha, controls.colormap), label,
+            fps=round(self.fps, 2), latency_ms=round(latency_ms, 1), paused=controls.paused,
+            recording=self.recording_path is not None, status=self.hud.current_status(),
+            choice=choice_state(self.choice.choice, label), stream=self.index, heatmap_frame=explanation.frame.index,
+            methods=list(controls.methods))
 
 
 def choice_state(choice: ClassChoice, label: Callable[[int], str]) -> dict:

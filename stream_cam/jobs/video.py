@@ -15,7 +15,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 import cv2
 import numpy as np
@@ -25,7 +25,6 @@ from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError, StreamCamError
 from ..frames import Explanation, Frame
 from ..pixels import StabilityMeter
-from ..render.frame import render_frame
 from ..render.hud import HudState
 from ..sinks.files import publish, temporary_path
 from ..sinks.video import VideoSink
@@ -35,7 +34,8 @@ from ..sources.pumps import OrderedFrames
 from ..sources.readers import Reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
-from ..web.state import ControlChange, ViewState
+from ..web.state import ControlChange
+from .annotate import Look, draw, view_state
 from .options import StreamOptions
 from .signals import StopSignals
 
@@ -122,6 +122,7 @@ class VideoAnnotator:
         self.explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k,
                                          options.smooth)
         self.hud = HudState(source=Path(source).name)
+        self.look = Look(options.alpha, options.colormap, options.hud)
         self.meter = StabilityMeter()
 
     def prepare(self, image: np.ndarray) -> np.ndarray:
@@ -136,9 +137,17 @@ class VideoAnnotator:
             stability = self.meter.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
             item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms}, stability=stability)
             # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
-            item.image = _render(explanation, self.hud, self.label, self.options, item.timings)
+            item.image = self.render(explanation, item.timings)
             items.append(item)
         return items
+
+    def render(self, explanation: Explanation, timings: dict[str, float]) -> np.ndarray:
+        """The annotated frame: heatmap, and the HUD with what belongs to the video (time code, classes)."""
+        start = time.perf_counter()
+        self.hud.time_code = explanation.frame.timestamp
+        image = draw(explanation.frame.image, explanation, explanation.heatmap, self.hud, self.look, self.label)
+        timings["render"] = (time.perf_counter() - start) * 1000
+        return image
 
 
 def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOptions,
@@ -178,8 +187,9 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
                     for item in annotator.annotate(batch):
                         if hub is not None:
                             explanation = item.explanation
-                            hub.publish(item.image, _view_state(explanation, annotator.hud, label, options).as_dict(),
-                                        raw=explanation.frame.image)
+                            state = view_state(explanation, explanation.frame.index, annotator.hud, annotator.look,
+                                               label, controls=False)
+                            hub.publish(item.image, state.as_dict(), raw=explanation.frame.image)
                         sinks.put(item)
                         count += 1
                     if bar is not None:
@@ -205,29 +215,6 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
         raise OutputError(f"writing {where} failed after {video.frames_written} frames: {sinks.failure}")
     return VideoResult(info.source, where, video.frames_written, info.fps, interrupted, info.frame_count,
                        requested=output, padded_to=video.encoded_size if video.padded else None)
-
-
-def _render(explanation: Explanation, hud: HudState, label: Callable[[int], str], options: VideoOptions,
-            timings: dict[str, float]) -> np.ndarray:
-    """The annotated frame: heatmap, and the HUD with what belongs to the video (time code, classes)."""
-    start = time.perf_counter()
-    hud.set_classes(explanation.top, explanation.class_index, label)
-    hud.time_code = explanation.frame.timestamp
-    hud.method = explanation.method
-    image = render_frame(explanation.frame.image, explanation.heatmap, options.alpha, options.colormap,
-                         hud if options.hud else None)
-    timings["render"] = (time.perf_counter() - start) * 1000
-    return image
-
-
-def _view_state(explanation: Explanation, hud: HudState, label: Callable[[int], str],
-                options: VideoOptions) -> ViewState:
-    score = explanation.score
-    return ViewState(frame=explanation.frame.index, top=explanation.top_entries(label),
-                     explained={"index": explanation.class_index, "label": hud.explained_label,
-                                "score": None if score is None else round(score, 4)},
-                     alpha=options.alpha, colormap=options.colormap, source=hud.source, controls=False,
-                     method=explanation.method)
 
 
 def _view_only(change: ControlChange) -> dict:
