@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import assert_one_line_error, fake_torch, legacy_file, no_stream_threads, run, start, state_pickle, write_clip
+from helpers import assert_one_line_error, fake_torch, legacy_file, no_stream_threads, run, start, state_pickle,
+                     wait_for_lines, wait_until, write_clip
 from stream_cam.errors import InputError, StreamCamError
 from stream_cam.memory import rss_mb
 from stream_cam.jobs.live import LiveOptions, LiveRun
@@ -190,10 +191,7 @@ def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
     write_clip(tmp_path / "long.mp4", frames=3000, fps=30)
     proc = start("video", "long.mp4", "-o", "out.mp4", "--log", "log.jsonl", cwd=tmp_path)
     log = tmp_path / "log.jsonl"
-    deadline = time.monotonic() + 120
-    while not (log.exists() and len(log.read_text().splitlines()) > 40):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.1)
+    wait_for_lines(log, 41, proc)
     sent = time.monotonic()
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
@@ -289,7 +287,7 @@ def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
     write_clip(tmp_path / "short.mp4", frames=7, fps=30)
     (tmp_path / "race").mkdir()
     first = start("video", "long.mp4", "-o", "race/same.mp4", cwd=tmp_path)
-    time.sleep(2)
+    wait_until(lambda: list((tmp_path / "race").glob(".*part*")), 120, "the first run's temporary file")
     second = run("video", "short.mp4", "-o", "race/same.mp4", cwd=tmp_path)
     out, err = first.communicate(timeout=300)
     assert second.returncode == 0 and first.returncode == 0, second.stderr + err

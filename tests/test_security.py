@@ -4,11 +4,10 @@ The source here is itself a stream_cam: a demo serving its raw frames behind a t
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
-from helpers import assert_one_line_error, free_port, get, run, start
+from helpers import assert_one_line_error, free_port, get, run, start, wait_for_server
 from stream_cam.redact import redact
 
 SECRET = "pa55-SECRET-t0ken"
@@ -33,14 +32,7 @@ def upstream(tmp_path):
     proc = start("demo", "--no-window", "--serve", f"127.0.0.1:{port}", "--token", SECRET, "--seconds-per-scene",
                  "1", cwd=tmp_path, env={"DISPLAY": ""})
     base = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.stderr.read()
-        try:
-            if get(base + "healthz", {"Authorization": f"Bearer {SECRET}"}, timeout=2)[0] == 200:
-                break
-        except OSError:
-            time.sleep(0.2)
+    wait_for_server(base, proc, token=SECRET)
     yield base
     proc.terminate()
     proc.communicate(timeout=30)
@@ -51,17 +43,8 @@ def test_a_stream_cam_fed_by_a_stream_cam_shows_no_secret(upstream, tmp_path):
     source = f"{upstream}raw.mjpg?token={SECRET}"
     proc = start("live", "--source", source, "--no-window", "--max-frames", "40", "--log", "b.jsonl",
                  "--serve", f"127.0.0.1:{port}", cwd=tmp_path, env={"DISPLAY": ""})
-    state = {}
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        try:
-            status, body = get(f"http://127.0.0.1:{port}/state", timeout=2)
-            state = json.loads(body) if status == 200 else {}
-        except OSError:
-            state = {}
-        if state.get("top"):
-            break
-        time.sleep(0.2)
+    wait_for_server(f"http://127.0.0.1:{port}/", proc)
+    state = json.loads(get(f"http://127.0.0.1:{port}/state", timeout=2)[1])
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
     assert state.get("source") == f"{upstream}raw.mjpg?token=***"

@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, first_mjpeg_frame, free_port, get, post, run, start, wait_for_server
+from helpers import (assert_one_line_error, first_mjpeg_frame, free_port, get, post, run, start, wait_for_server,
+                     wait_until)
 from stream_cam.errors import InputError
 from stream_cam.jobs.live import LiveOptions, LiveRun
 from stream_cam.sources.demo import DemoClip
@@ -26,6 +27,15 @@ from stream_cam.web.state import parse_control
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-quic"]
+
+
+
+def snapshot_after_change(base: str, auth: dict, key: str, value: object) -> bytes:
+    """/snapshot.jpg once /state says ``key`` is ``value`` and two newer frames have been drawn."""
+    state = wait_until(lambda: (s := json.loads(get(base + "state", auth)[1])).get(key) == value and s, 15,
+                       f"{key} = {value} in /state")
+    wait_until(lambda: json.loads(get(base + "state", auth)[1])["frame"] >= state["frame"] + 2, 15, "newer frames")
+    return get(base + "snapshot.jpg", auth)[1]
 
 
 def saturation(jpeg: bytes) -> float:
@@ -69,9 +79,7 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             page.wait_for_function("() => document.getElementById('view').naturalWidth > 0", timeout=30000)
             # The image updates: the stream delivers new frames.
             first = page.locator("#view").screenshot()
-            time.sleep(1.0)
-            second = page.locator("#view").screenshot()
-            assert first != second
+            wait_until(lambda: page.locator("#view").screenshot() != first, 30, "a new frame on the page")
             # The top-k list shows class names from the live state.
             page.wait_for_function("() => document.querySelectorAll('#topk li').length >= 5", timeout=30000)
             labels = page.locator("#topk .label").all_inner_texts()
@@ -82,22 +90,18 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             # Alpha through the page changes the next frames.
             page.locator("#alpha").fill("1")
             page.wait_for_function("() => document.getElementById('alpha-value').textContent === '1.00'")
-            time.sleep(0.5)
-            all_heat = saturation(get(base + "snapshot.jpg", auth)[1])
+            all_heat = saturation(snapshot_after_change(base, auth, "alpha", 1.0))
             page.locator("#alpha").fill("0")
             page.wait_for_function("() => document.getElementById('alpha-value').textContent === '0.00'")
-            time.sleep(0.5)
-            no_heat = saturation(get(base + "snapshot.jpg", auth)[1])
+            no_heat = saturation(snapshot_after_change(base, auth, "alpha", 0.0))
             assert json.loads(get(base + "state", auth)[1])["alpha"] == 0.0
             assert all_heat > no_heat + 40
             # Clicking a class in the list pins that class (not its rank, which drifts as the scene moves).
             clicked = page.locator("#topk li").nth(2)
             index = int(clicked.get_attribute("data-index"))
             clicked.click()
-            deadline = time.monotonic() + 15
-            while json.loads(get(base + "state", auth)[1])["explained"]["index"] != index:
-                assert time.monotonic() < deadline, "the clicked class was not explained"
-                time.sleep(0.1)
+            wait_until(lambda: json.loads(get(base + "state", auth)[1])["explained"]["index"] == index, 15,
+                       "the clicked class being explained")
             assert json.loads(get(base + "state", auth)[1])["choice"]["class"] == index
         finally:
             browser.close()
@@ -173,17 +177,14 @@ def test_stalled_clients_are_cleaned_up():
             hub.publish(frame + i, {"frame": i})
         viewer = Viewer(port)
         viewer.start()
-        time.sleep(0.5)
-        assert json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 1
+        wait_until(lambda: json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 1, 10, "a viewer")
         viewer.stop.set()
-        for i in range(5):  # the next frames make the server notice the closed connection
-            hub.publish(frame + i, {"frame": i})
-            time.sleep(0.1)
-        deadline = time.monotonic() + 10
-        while json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] and time.monotonic() < deadline:
+
+        def gone() -> bool:  # the next frames make the server notice the closed connection
             hub.publish(frame, {})
-            time.sleep(0.1)
-        assert json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 0
+            return json.loads(get(f"http://127.0.0.1:{port}/healthz")[1])["viewers"] == 0
+
+        wait_until(gone, 10, "the closed viewer being noticed")
     finally:
         server.close()
 
