@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from helpers import assert_one_line_error, fake_torch, legacy_file, no_stream_threads, run, start, state_pickle,
-                     wait_for_lines, wait_until, write_clip
+from helpers import (assert_one_line_error, fake_torch, legacy_file, no_stream_threads, run, start, state_pickle,
+                     wait_for_lines, wait_until, write_clip)
 from stream_cam.errors import InputError, StreamCamError
 from stream_cam.memory import rss_mb
 from stream_cam.jobs.live import LiveOptions, LiveRun
