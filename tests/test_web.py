@@ -97,9 +97,8 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             assert json.loads(get(base + "state", auth)[1])["alpha"] == 0.0
             assert all_heat > no_heat + 40
             # Clicking a class in the list pins that class (not its rank, which drifts as the scene moves).
-            clicked = page.locator("#topk li").nth(2)
-            index = int(clicked.get_attribute("data-index"))
-            clicked.click()
+            index = int(page.locator("#topk li").nth(2).get_attribute("data-index"))
+            page.locator(f"#topk li[data-index='{index}']").click()  # that class's row, wherever it moved
             wait_until(lambda: json.loads(get(base + "state", auth)[1])["explained"]["index"] == index, 15,
                        "the clicked class being explained")
             assert json.loads(get(base + "state", auth)[1])["choice"]["class"] == index

@@ -41,8 +41,6 @@ class BackgroundExplainer:
         self._stop = False
         self.failure: BaseException | None = None
         self.updates = [0] * len(self.streams)  # heatmaps computed per stream
-        self.calls = 0
-        self.busy_s = 0.0  # time spent inside the engine
         self._thread = threading.Thread(target=self._run, name="stream_cam-engine", daemon=True)
         self._thread.start()
 
@@ -83,10 +81,8 @@ class BackgroundExplainer:
             try:
                 if self._select is not None:
                     self.explainer.use(self._select(), self.streams)
-                start = time.perf_counter()
                 explanations = self.explainer.explain_streams([f for _, f in work],
                                                               [self.streams[i] for i, _ in work])
-                self.busy_s += time.perf_counter() - start
             except Exception as exc:  # noqa: BLE001 - handed to the display loop by latest()
                 log.debug("engine thread failed", exc_info=True)
                 with self._cond:
@@ -94,7 +90,6 @@ class BackgroundExplainer:
                     self._cond.notify_all()
                 return
             with self._cond:
-                self.calls += 1
                 for (i, _), explanation in zip(work, explanations):
                     self._latest[i] = explanation
                     self.updates[i] += 1

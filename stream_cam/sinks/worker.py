@@ -132,7 +132,6 @@ class SinkThread:
     def __init__(self, sinks: list[Sink], maxsize: int = 8) -> None:
         self.sinks = list(sinks)
         self.failure: BaseException | None = None
-        self.written = 0
         self.closed = False
         self._queue: queue.Queue = queue.Queue(maxsize=maxsize)
         self._thread = threading.Thread(target=self._run, name="stream_cam-sinks", daemon=True)
@@ -151,7 +150,6 @@ class SinkThread:
                     continue
                 for sink in self.sinks:
                     sink.write_annotated(item)
-                self.written += 1
             except Exception as exc:  # noqa: BLE001 - any failure (cv2.error too) is handed to put()/close()
                 self.failure = exc
                 log.debug("sink failed", exc_info=True)

@@ -45,7 +45,6 @@ class LatestFrames(Pump):
         self._cond = threading.Condition()
         self._latest: Frame | None = None
         self._backlog: deque[Frame] = deque(maxlen=self.FILE_BACKLOG if pace else 1)  # not yet taken
-        self.delivered = 0
         self.dropped = 0
         self.failures = 0  # consecutive failed reads or reopens
         self.last_error = ""
@@ -146,6 +145,4 @@ class LatestFrames(Pump):
                 if remaining is not None and remaining <= 0:
                     return None
                 self._cond.wait(remaining)
-            frame = self._backlog.popleft()
-            self.delivered += 1
-            return frame
+            return self._backlog.popleft()

@@ -46,19 +46,24 @@ function show(next) {
 
 function render(next) {
   state = next;
-  const list = $("topk");
-  list.replaceChildren(...(state.top || []).map((entry, i) => {
+  // The rows are updated in place, not rebuilt: a click pressed while the list refreshes (5 times
+  // a second) would otherwise land on a row that is gone and be lost.
+  const list = $("topk"), top = state.top || [];
+  while (list.children.length > top.length) list.lastChild.remove();
+  while (list.children.length < top.length) {
     const item = document.createElement("li");
+    item.innerHTML = '<span class="label"></span><span class="score"></span><span class="bar"><span></span></span>';
+    list.append(item);
+  }
+  top.forEach((entry, i) => {
+    const item = list.children[i];
     item.className = entry.index === state.explained?.index ? "explained" : "";
     item.dataset.rank = i + 1;
     item.dataset.index = entry.index;
-    item.innerHTML = `<span class="label"></span><span class="score">${(100 * entry.score).toFixed(1)}%</span>` +
-                     `<span class="bar"><span></span></span>`;
     item.querySelector(".label").textContent = entry.label;
+    item.querySelector(".score").textContent = `${(100 * entry.score).toFixed(1)}%`;
     item.querySelector(".bar span").style.width = `${(100 * entry.score).toFixed(1)}%`;  // CSSOM: allowed by the CSP
-    item.addEventListener("click", () => control({ class: entry.index }));  // pins the class, not its rank
-    return item;
-  }));
+  });
   const fps = (state.fps || 0).toFixed(1), latency = (state.latency_ms || 0).toFixed(0);
   const age = state.heatmap_frame != null && state.frame != null ? state.frame - state.heatmap_frame : 0;
   $("stats").textContent = `${fps} fps · ${latency} ms latency · frame ${state.frame ?? "–"}` +
@@ -83,6 +88,11 @@ function render(next) {
   }
 }
 
+// One listener for the list: the class of the row clicked, as it is at the moment of the click.
+$("topk").addEventListener("click", (event) => {
+  const item = event.target.closest("li");
+  if (item) control({ class: Number(item.dataset.index) });  // pins the class, not its rank
+});
 $("alpha").addEventListener("input", (e) => control({ alpha: Number(e.target.value) }));
 $("colormap").addEventListener("change", (e) => control({ colormap: e.target.value }));
 $("method").addEventListener("change", (e) => control({ method: e.target.value }));
