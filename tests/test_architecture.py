@@ -80,3 +80,13 @@ def test_light_parts_load_no_tensorflow():
             "sys.exit(1 if heavy else 0)\n")
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+MAX_MODULE_LINES = 350
+
+
+@pytest.mark.unit
+def test_no_module_is_longer_than_a_newcomer_reads_at_once():
+    long = {str(path.relative_to(REPO)): n for path in PACKAGE.rglob("*.py")
+            if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES}
+    assert not long, f"split these modules (over {MAX_MODULE_LINES} lines): {long}"

@@ -185,8 +185,7 @@ class RayJob:
             state.failure = item.reason
             return None
         packet: Packet = item
-        due = task.chunk.start + state.received
-        if packet.first != due:  # packets of a chunk come in order, each once
+        if packet.first != (due := task.chunk.start + state.received):  # in order, each once
             raise OutputError(f"internal error: frame {packet.first} arrived where frame {due} was due")
         state.packets.append(packet)
         state.received += len(packet.images)
