@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..engine.registry import DEFAULT_METHOD, EXPORTABLE
 from ..errors import InputError

@@ -14,8 +14,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..engine.stream import StreamChoice, StreamExplainer
+from ..engine.stream import StreamChoice
 from ..frames import Explanation, Frame
+from .pipeline import FramePipeline
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow
     from ..engine.explainer import Explains
@@ -28,11 +29,11 @@ JOIN_TIMEOUT_S = 10.0
 class BackgroundExplainer:
     """One engine thread for several streams: ``offer(i, frame)`` in, ``latest(i)`` out."""
 
-    def __init__(self, explainer: StreamExplainer, streams: Sequence[StreamChoice],
+    def __init__(self, pipeline: FramePipeline, streams: Sequence[StreamChoice],
                  select: Callable[[], Explains] | None = None) -> None:
         """``select`` (called in the engine thread before each call) returns the engine to use:
         a method switch, including building a new method's graph, never holds the display."""
-        self.explainer = explainer
+        self.pipeline = pipeline
         self._select = select
         self.streams = list(streams)
         self._pending: list[Frame | None] = [None] * len(self.streams)
@@ -80,9 +81,8 @@ class BackgroundExplainer:
                 self._pending = [None] * len(self.streams)
             try:
                 if self._select is not None:
-                    self.explainer.use(self._select(), self.streams)
-                explanations = self.explainer.explain_streams([f for _, f in work],
-                                                              [self.streams[i] for i, _ in work])
+                    self.pipeline.use(self._select(), self.streams)
+                explanations = self.pipeline.explain([f for _, f in work], [self.streams[i] for i, _ in work])
             except Exception as exc:  # noqa: BLE001 - handed to the display loop by latest()
                 log.debug("engine thread failed", exc_info=True)
                 with self._cond:

@@ -30,7 +30,7 @@ from ..render.mosaic import mosaic
 from ..sinks.files import next_free_path, write_image
 from ..sinks.recorder import Recorder
 from ..sinks.window import Window
-from ..sinks.worker import Annotated, JsonlLog, SinkThread
+from ..sinks.worker import JsonlLog, SinkThread
 from ..sources.latest import LatestFrames
 from ..sources.cameras import CameraSettings
 from ..sources.readers import Reader, open_reader
@@ -42,6 +42,7 @@ from .heatmaps import BackgroundExplainer
 from .kiosk import KioskKeys
 from .live_options import LiveOptions, LiveStats
 from .live_stream import LiveStream, choice_state
+from .pipeline import FramePipeline, StreamView
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
@@ -72,7 +73,7 @@ class LiveRun:
         choices = [ClassChoice(options.top_k, list(options.classes)) for _ in self._openers]
         self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
-        self.explainer = StreamExplainer(cam, choices[0], options.top_k, options.smooth)
+        self.pipeline = FramePipeline(StreamExplainer(cam, choices[0], options.top_k, options.smooth), cam.model.label)
         self.cams: dict[str, Explains] = {cam.method_name: cam}  # built on the first switch to each method
         self.controls.method = cam.method_name
         self.controls.methods = tuple(cam.methods)
@@ -96,15 +97,16 @@ class LiveRun:
                     log_sink = JsonlLog(options.log, self.cam.model.label, options.overwrite)
                 sinks = resources.enter_context(
                     SinkThread([s.recorder for s in self.streams] + ([log_sink] if log_sink else [])))
+                self.pipeline.put = sinks.put
                 for stream, path in zip(self.streams, options.record_paths()):
                     self._start_recording(sinks, stream, path)
                 if not options.sync:
                     self.engine = resources.enter_context(
-                        BackgroundExplainer(self.explainer, [s.choice for s in self.streams], self._select_cam))
+                        BackgroundExplainer(self.pipeline, [s.choice for s in self.streams], self._select_cam))
                 if options.serve is not None:
                     hubs = [Broadcaster() for _ in self.streams]
                     for stream, hub in zip(self.streams, hubs):
-                        stream.hub = hub
+                        stream.view.hub = hub
                     resources.enter_context(WebServer(options.serve, hubs, self.apply_control, options.token,
                                                                    options.allow_hosts))
                     print(f"browser view: {options.serve.url}", flush=True)
@@ -138,7 +140,7 @@ class LiveRun:
                                   trust_every=self.options.trust)
             recorder = Recorder(info.fps, self.options.codec, self.options.overwrite, stream=index,
                                 timeline=not info.live)
-            self.streams.append(LiveStream(index, source, choice, recorder))
+            self.streams.append(LiveStream(index, source, choice, recorder, StreamView(index=index)))
 
     def _stop_clock(self, started: float) -> None:
         self.stats.elapsed_s = time.perf_counter() - started
@@ -181,7 +183,7 @@ class LiveRun:
                 self._show_reconnecting(window, stop)
                 continue
             for stream, frame, explanation in self._explain(fresh):
-                self._present(stream, frame, explanation, sinks)
+                self._present(stream, frame, explanation)
             key = self._show(window, stop)
             self._handle_key(key)
             self._apply_requests(sinks, window)
@@ -192,8 +194,8 @@ class LiveRun:
     def _explain(self, fresh: list[tuple[LiveStream, Frame]]) -> list[tuple[LiveStream, Frame, Explanation]]:
         """Each fresh frame with the explanation to show on it: its own (sync), or the newest one."""
         if self.engine is None:
-            self.explainer.use(self._select_cam(), [s.choice for s in self.streams])
-            explanations = self.explainer.explain_streams([f for _, f in fresh], [s.choice for s, _ in fresh])
+            self.pipeline.use(self._select_cam(), [s.choice for s in self.streams])
+            explanations = self.pipeline.explain([f for _, f in fresh], [s.choice for s, _ in fresh])
             return [(s, f, e) for (s, f), e in zip(fresh, explanations)]
         out = []
         for stream, frame in fresh:
@@ -228,27 +230,24 @@ class LiveRun:
             raise InputError(f"the model gave no heatmap within {FIRST_HEATMAP_TIMEOUT_S:.0f} s")
         return explanation
 
-    def _present(self, stream: LiveStream, frame: Frame, explanation: Explanation, sinks: SinkThread) -> None:
-        """Draw ``frame`` with the heatmap, hand it to the recording, the log and the browser."""
+    def _present(self, stream: LiveStream, frame: Frame, explanation: Explanation) -> None:
+        """Draw ``frame`` with the newest heatmap moved to it; hand it to the recording, the log and the browser."""
         start = time.perf_counter()
         thumb = stream.remember(frame, self.motion)
         age = frame.index - explanation.frame.index
         heatmap = stream.heatmap_for(frame, explanation, self.motion, thumb)
-        shown = stream.render(frame, explanation, heatmap, age, self.controls, self.cam.model.label,
-                              self.options.hud_scale, legend=self.options.kiosk)
+        stream.fill_hud(explanation, age, self.controls)
+        look = stream.look(self.controls, self.options.hud_scale, legend=self.options.kiosk)
+        timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms}
+        item = self.pipeline.annotate(frame, explanation, heatmap, stream.view, look, timings)
         done = time.perf_counter()
+        timings["render"] = (done - start) * 1000  # moving the heatmap included
         latency = (done - frame.captured_at) * 1000
         stream.count_shown(done, latency, age)
         self.stats.shown += 1  # live, for watchers (benchmarks, soak); recounted per stream at the end
-        stream.last_shown = shown
-        timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms,
-                   "render": (done - start) * 1000}
-        stability = stream.stability.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
-        sinks.put(Annotated(shown, explanation, timings, frame=frame, stream=stream.index, heatmap=heatmap,
-                            stability=stability))
-        if stream.hub is not None:
-            state = stream.view_state(explanation, frame, latency, self.controls, self.cam.model.label)
-            stream.hub.publish(shown, state.as_dict(), raw=frame.image)
+        stream.last_shown = item.image
+        self.pipeline.deliver(item, stream.view, look,
+                              **stream.live_state(explanation, latency, self.controls, self.cam.model.label))
 
     def _show(self, window: Window | None, stop: StopSignals, wait_ms: int = 1) -> int:
         """Show every stream's newest picture (a mosaic for several); returns the key pressed."""
@@ -268,8 +267,9 @@ class LiveRun:
                 screen = stream.reconnecting_screen(self.controls, self.options.hud_scale)
                 stream.last_shown = screen
                 stream.hud.say("reconnecting", IDLE_REFRESH_S * 2)  # expires once frames flow again
-                if stream.hub is not None:
-                    stream.hub.publish(screen, {**stream.hub.state(), "status": "reconnecting"})
+                hub = stream.view.hub
+                if hub is not None:
+                    hub.publish(screen, {**hub.state(), "status": "reconnecting"})
         self._handle_key(self._show(window, stop, wait_ms=30))
 
     # -- keys, browser controls, one-shot requests -------------------------------------------
@@ -292,7 +292,7 @@ class LiveRun:
             raise InputError(f"stream must be from 0 to {len(self._openers) - 1}")
         self.controls.apply(change, number)
         stream = self.streams[number] if number < len(self.streams) else None
-        state = stream.hub.state() if stream is not None and stream.hub is not None else {}
+        state = stream.view.hub.state() if stream is not None and stream.view.hub is not None else {}
         return {**state, "alpha": self.controls.alpha, "colormap": self.controls.colormap,
                 "paused": self.controls.paused, "stream": number, "method": self.controls.method,
                 "choice": choice_state(self.controls.choices[number], self.cam.model.label)}

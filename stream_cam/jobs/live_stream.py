@@ -6,21 +6,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from ..engine.motion import MotionCompensator
 from ..engine.stream import ClassChoice, StreamChoice
 from ..frames import Explanation, Frame, short_label
-from ..pixels import StabilityMeter
 from ..render.hud import HudState
 from ..render.screens import idle_screen
 from ..sinks.recorder import Recorder
 from ..sources.latest import LatestFrames
-from ..web.broadcast import Broadcaster
-from ..web.state import ViewState
-from .annotate import Look, draw, view_state
+from .pipeline import Look, StreamView
 
 if TYPE_CHECKING:
     from .controls import Controls
@@ -37,8 +34,7 @@ class LiveStream:
     source: LatestFrames
     choice: StreamChoice
     recorder: Recorder
-    hud: HudState = field(default_factory=HudState)
-    hub: Broadcaster | None = None
+    view: StreamView
     recording_path: Path | None = None
     last_shown: np.ndarray | None = None  # the newest annotated picture
     shown: int = 0
@@ -47,7 +43,10 @@ class LiveStream:
     ages: list[int] = field(default_factory=list)  # heatmap age (frames) of every shown frame
     latencies_ms: list[float] = field(default_factory=list)
     _thumbs: OrderedDict = field(default_factory=OrderedDict)  # frame index -> motion thumbnail
-    stability: StabilityMeter = field(default_factory=StabilityMeter)
+
+    @property
+    def hud(self) -> HudState:
+        return self.view.hud
 
     def remember(self, frame: Frame, motion: MotionCompensator) -> np.ndarray | None:
         """Keep ``frame``'s motion thumbnail, for moving later heatmaps computed on it."""
@@ -75,9 +74,11 @@ class LiveStream:
             self.fps = current if self.fps == 0 else FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
         self.last_time = now
 
-    def render(self, frame: Frame, explanation: Explanation, heatmap: np.ndarray, age: int, controls: Controls,
-               label: Callable[[int], str], hud_scale: float, legend: bool) -> np.ndarray:
-        """The annotated picture: heatmap, HUD (with the heatmap's age when it is stale), legend."""
+    def look(self, controls: Controls, hud_scale: float, legend: bool) -> Look:
+        return Look(controls.alpha, controls.colormap, controls.show_hud, controls.show_keys, hud_scale, legend)
+
+    def fill_hud(self, explanation: Explanation, age: int, controls: Controls) -> None:
+        """What the HUD says beside the classes: fps, recording, paused, trust, the heatmap's age."""
         hud = self.hud
         hud.fps, hud.source = self.fps, self.source.info.source
         hud.recording = self.recording_path is not None
@@ -85,8 +86,6 @@ class LiveStream:
         if explanation.trust is not None:
             hud.trust = explanation.trust  # kept until the next measurement
         hud.extra = [f"heatmap {age} frame{'s' if age != 1 else ''} old"] if age > 0 else []
-        look = Look(controls.alpha, controls.colormap, controls.show_hud, controls.show_keys, hud_scale, legend)
-        return draw(frame.image, explanation, heatmap, hud, look, label)
 
     def reconnecting_screen(self, controls: Controls, hud_scale: float) -> np.ndarray:
         """The idle picture of a lost source while it is reopened (the other sources keep running)."""
@@ -98,15 +97,13 @@ class LiveStream:
         return idle_screen(width, height, "reconnecting...", detail[:90], controls.colormap,
                            self.hud.explained_label, hud_scale)
 
-    def view_state(self, explanation: Explanation, frame: Frame, latency_ms: float, controls: Controls,
-                   label: Callable[[int], str]) -> ViewState:
-        """What the browser view shows for this stream's newest frame."""
-        return view_state(
-            explanation, frame.index, self.hud, Look(controls.alpha, controls.colormap), label,
-            fps=round(self.fps, 2), latency_ms=round(latency_ms, 1), paused=controls.paused,
-            recording=self.recording_path is not None, status=self.hud.current_status(),
-            choice=choice_state(self.choice.choice, label), stream=self.index, heatmap_frame=explanation.frame.index,
-            methods=list(controls.methods))
+    def live_state(self, explanation: Explanation, latency_ms: float, controls: Controls,
+                   label: Callable[[int], str]) -> dict[str, Any]:
+        """What the browser view shows of a live run beside the explanation (see FramePipeline.view_state)."""
+        return dict(fps=round(self.fps, 2), latency_ms=round(latency_ms, 1), paused=controls.paused,
+                    recording=self.recording_path is not None, status=self.hud.current_status(),
+                    choice=choice_state(self.choice.choice, label), stream=self.index,
+                    heatmap_frame=explanation.frame.index, methods=list(controls.methods))
 
 
 def choice_state(choice: ClassChoice, label: Callable[[int], str]) -> dict:

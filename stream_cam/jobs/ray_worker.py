@@ -18,7 +18,7 @@ from ..sources.pumps import OrderedFrames
 from ..sources.readers import open_reader
 from .chunks import Chunk
 from .engine_spec import EngineSpec
-from .video import VideoAnnotator, VideoOptions, batched
+from .video import VideoOptions, batched, video_pipeline
 
 
 @dataclass
@@ -60,14 +60,14 @@ class ChunkWorker:
         first = chunk.start - chunk.warmup
         reader = open_reader(path)
         reader.seek(first)
-        annotator = VideoAnnotator(self.cam, self.options, reader.info.source)
+        pipeline, view, look = video_pipeline(self.cam, self.options, reader.info.source)
         label = self.cam.model.label
         depth = max(2 * self.options.batch, 8)
         try:
-            with OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare, first=first,
+            with OrderedFrames(reader, maxsize=depth, prepare=pipeline.prepare, first=first,
                                stop=chunk.stop) as frames:
                 for batch in batched(frames, self.options.batch):
-                    kept = [item for item in annotator.annotate(batch)
+                    kept = [item for item in pipeline.process(batch, view, look)
                             if item.explanation.frame.index >= chunk.start and item.image is not None]
                     if kept:
                         yield Packet(kept[0].explanation.frame.index,

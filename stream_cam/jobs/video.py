@@ -12,19 +12,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import cv2
-import numpy as np
 
 from ..checks import check_count
 from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError, StreamCamError
-from ..frames import Explanation, Frame
-from ..pixels import StabilityMeter
+from ..frames import Frame
 from ..render.hud import HudState
 from ..sinks.files import publish, temporary_path
 from ..sinks.video import VideoSink
@@ -35,7 +32,7 @@ from ..sources.readers import Reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
 from ..web.state import ControlChange
-from .annotate import Look, draw, view_state
+from .pipeline import FramePipeline, Look, StreamView
 from .options import StreamOptions
 from .signals import StopSignals
 
@@ -111,43 +108,13 @@ def batched(frames: Iterable[Frame], size: int) -> Iterator[list[Frame]]:
         yield batch
 
 
-class VideoAnnotator:
-    """The work on each batch of a video's frames: explain, score stability, draw heatmap and HUD.
-
-    The local run and every Ray worker use this one class, so their frames are the same."""
-
-    def __init__(self, cam: Explains, options: VideoOptions, source: str) -> None:
-        self.options = options
-        self.label = cam.model.label
-        self.explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k,
-                                         options.smooth)
-        self.hud = HudState(source=Path(source).name)
-        self.look = Look(options.alpha, options.colormap, options.hud)
-        self.meter = StabilityMeter()
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        return self.explainer.prepare(image)
-
-    def annotate(self, batch: list[Frame]) -> list[Annotated]:
-        start = time.perf_counter()
-        explanations = self.explainer.explain(batch)
-        engine_ms = (time.perf_counter() - start) * 1000 / len(batch)
-        items = []
-        for explanation in explanations:
-            stability = self.meter.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
-            item = Annotated(None, explanation, {"capture": 0.0, "engine": engine_ms}, stability=stability)
-            # Draw here, not in the writer thread: measured as fast or faster on 2 cores.
-            item.image = self.render(explanation, item.timings)
-            items.append(item)
-        return items
-
-    def render(self, explanation: Explanation, timings: dict[str, float]) -> np.ndarray:
-        """The annotated frame: heatmap, and the HUD with what belongs to the video (time code, classes)."""
-        start = time.perf_counter()
-        self.hud.time_code = explanation.frame.timestamp
-        image = draw(explanation.frame.image, explanation, explanation.heatmap, self.hud, self.look, self.label)
-        timings["render"] = (time.perf_counter() - start) * 1000
-        return image
+def video_pipeline(cam: Explains, options: VideoOptions, source: str,
+                   put: Callable[[Annotated], None] | None = None) -> tuple[FramePipeline, StreamView, Look]:
+    """The frame path of a video file, the same for the local run and every Ray worker: the
+    pipeline, the video's drawing state and how its frames are drawn (HUD with time code)."""
+    explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
+    look = Look(options.alpha, options.colormap, options.hud, time_code=True)
+    return FramePipeline(explainer, cam.model.label, put), StreamView(HudState(source=Path(source).name)), look
 
 
 def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOptions,
@@ -157,9 +124,7 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
 
     ``results``: the job's per-frame table, whose rows for this video say ``name``."""
     info = reader.info
-    annotator = VideoAnnotator(cam, options, info.source)
     label = cam.model.label
-    hub = Broadcaster() if options.serve is not None else None
     depth = max(2 * options.batch, 8)
     count, interrupted, read_error = 0, "", None
     tmp = temporary_path(output)
@@ -172,9 +137,12 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
             video.open()
             extra = [sink for sink in (log_sink, results and VideoRows(results, name or info.source, label)) if sink]
             sinks = resources.enter_context(SinkThread([VideoFileSink(video), *extra], maxsize=depth))
-            frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=annotator.prepare))
-            if hub is not None and options.serve is not None:
-                resources.enter_context(WebServer(options.serve, hub, _view_only, options.token, options.allow_hosts))
+            pipeline, view, look = video_pipeline(cam, options, info.source, put=sinks.put)
+            frames = resources.enter_context(OrderedFrames(reader, maxsize=depth, prepare=pipeline.prepare))
+            if options.serve is not None:
+                view.hub = Broadcaster()
+                resources.enter_context(WebServer(options.serve, view.hub, _view_only, options.token,
+                                                  options.allow_hosts))
                 print(f"browser view: {options.serve.url}", flush=True)
             bar = progress_bar(info.frame_count, Path(info.source).name, options.progress)
             if bar is not None:
@@ -184,13 +152,8 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
                     if stop is not None and stop.requested:
                         interrupted = stop.requested
                         break
-                    for item in annotator.annotate(batch):
-                        if hub is not None:
-                            explanation = item.explanation
-                            state = view_state(explanation, explanation.frame.index, annotator.hud, annotator.look,
-                                               label, controls=False)
-                            hub.publish(item.image, state.as_dict(), raw=explanation.frame.image)
-                        sinks.put(item)
+                    for item in pipeline.process(batch, view, look):
+                        pipeline.deliver(item, view, look, controls=False)
                         count += 1
                     if bar is not None:
                         bar.update(len(batch))

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import sys
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
