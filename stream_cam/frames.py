@@ -46,6 +46,7 @@ class Explanation:
     smoothed: bool = False
     method: str = ""  # the CAM method that made the heatmap
     trust: float | None = None  # share of the class's probability left with only the hottest 20% shown
+    runtime: str = ""  # what ran the explainer: "tensorflow" or "litert"
 
     @property
     def score(self) -> float | None:

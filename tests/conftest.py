@@ -7,6 +7,8 @@ EfficientNet-Lite0 weights ship inside a pip package.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -33,6 +35,12 @@ def pytest_ignore_collect(collection_path, config):
 
 
 def pytest_configure(config):
+    # The LiteRT runtime cache (engine/runtime.py) of this session, shared by the CLI runs the tests
+    # start (they inherit the environment); never the user's own ~/.cache/stream_cam.
+    if not os.environ.get("STREAM_CAM_CACHE"):
+        folder = tempfile.mkdtemp(prefix="stream_cam_test_cache_")
+        os.environ["STREAM_CAM_CACHE"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
     if not _unit_only(config):  # the rest import TensorFlow: once, quietly, before any test module does
         from stream_cam.tf_runtime import import_tensorflow
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Mapping
 from .. import defaults
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
 from ..engine.motion import METHODS as MOTION_METHODS
-from ..engine.registry import DEFAULT_METHOD, DEFAULT_SCORE_CHANNELS, METHOD_NAMES
+from ..engine.registry import DEFAULT_METHOD, DEFAULT_RUNTIME, DEFAULT_SCORE_CHANNELS, METHOD_NAMES, RUNTIMES
 from ..errors import InputError
 from ..engine.faithfulness import DEFAULT_STEPS
 from ..jobs.chunks import DEFAULT_CHUNK
@@ -208,6 +208,9 @@ FLAGS: tuple[Flag, ...] = (
          help=f"scorecam: use the N channels of highest variance (default {DEFAULT_SCORE_CHANNELS})"),
     flag("--xla", on=MODEL_USERS, group="model", action="store_true",
          help="compile with XLA (slower on CPU, maybe faster on GPU)"),
+    flag("--runtime", on=EXPLAINING | {"evaluate"}, group="model", choices=RUNTIMES, default=DEFAULT_RUNTIME,
+         help="what runs the explainer: auto (default: LiteRT on a CPU when the model and method allow, converted "
+              "once and cached; else TensorFlow), tensorflow, or litert"),
     # -- explanation ----------------------------------------------------------------------------
     flag("--class", on=EXPLAINING, group="render", dest="classes", action="append", default=[],
          metavar="NAME_OR_INDEX", help="class to explain, e.g. 285 or 'Egyptian cat'; repeat for several"),

@@ -101,10 +101,20 @@ def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
     from ..engine.methods import build_method
     from ..jobs.evaluate import evaluate, print_summaries
 
-    cams = {name: cam if name == cam.method_name else build_method(name, cam.model, jit_compile=args.xla,
-                                                                    score_channels=args.score_channels)
+    from ..engine.litert import LiteRTExplainer
+
+    # The maps come from the run's runtime (LiteRT for the methods it has); the scores of the masked
+    # images from the TensorFlow model (the same numbers, to 1e-6: README, "Runtimes").
+    engine = cam.source if isinstance(cam, LiteRTExplainer) and cam.source is not None else cam
+    convert = cam.convert if isinstance(cam, LiteRTExplainer) else None
+
+    def method(name: str):
+        built = build_method(name, engine.model, jit_compile=args.xla, score_channels=args.score_channels)
+        return convert(built) if convert is not None else built
+
+    cams = {name: cam if name == cam.method_name else method(name)
             for name in args.methods if name in cam.methods or not args.all_methods}
-    summaries = evaluate(cams, args.paths, plan.options)
+    summaries = evaluate(cams, args.paths, plan.options, scorer=engine)
     print_summaries(summaries, plan.options.as_json)
     if plan.options.plot is not None:
         print(f"curves: {plan.options.plot}", file=sys.stderr if plan.options.as_json else sys.stdout, flush=True)

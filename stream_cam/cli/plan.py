@@ -78,6 +78,7 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
         raise InputError(f"TensorFlow is not installed, so --model {args.model} cannot run here (a light kiosk "
                          "install?); this install runs exported models: --model FILE.tflite, made with "
                          "'stream-cam export' where TensorFlow is installed")
+    _check_runtime(args)
     if args.weights not in ("imagenet", "random"):
         if args.model not in APPLICATIONS:
             raise InputError("--weights applies to the Keras applications (xception, resnet50, ...)")
@@ -90,6 +91,18 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     return builtin_labels(args.model)
 
 
+def _check_runtime(args: argparse.Namespace) -> None:
+    """--runtime litert with what only TensorFlow runs, refused before TensorFlow loads."""
+    if getattr(args, "runtime", None) != "litert":
+        return
+    method = getattr(args, "method", None)
+    if method is not None and not METHOD_INFO[method].exportable:
+        raise InputError(f"--runtime litert: LiteRT has no form of {method} (it needs an SVD); "
+                         "use another --method or --runtime tensorflow")
+    if args.xla:
+        raise InputError("--xla compiles the TensorFlow engine; it does not apply to --runtime litert")
+
+
 def _check_tflite(args: argparse.Namespace) -> list[str]:
     """An exported file carries its labels, scaling, layer and method: flags that would change them are refused."""
     given = fixed_by_tflite_given(args)
@@ -97,6 +110,8 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
         raise InputError(f"{', '.join(given)} cannot change an exported .tflite model; give them to 'stream-cam export'")
     if args.command == "evaluate":
         raise InputError("evaluate scores methods with TensorFlow; give it the model the .tflite file was exported from")
+    if getattr(args, "runtime", "auto") == "tensorflow":
+        raise InputError("--runtime tensorflow: a .tflite file runs on LiteRT; give the model it was exported from")
     try:
         info = read_description(args.model)
     except ModelError as exc:

@@ -74,6 +74,8 @@ class Explains(Protocol):
     def method_name(self) -> str: ...
     @property
     def methods(self) -> tuple[str, ...]: ...
+    @property
+    def runtime(self) -> str: ...  # what runs it: "tensorflow" or "litert"
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult: ...
 
@@ -94,6 +96,7 @@ class Explainer:
     num_classes: int
     method_name: str = "gradcam"
     methods: tuple[str, ...] = METHOD_NAMES  # what a live view may switch to
+    runtime: str = "tensorflow"
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         raise NotImplementedError

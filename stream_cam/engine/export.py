@@ -3,8 +3,10 @@
 The exported ``explain`` signature is the engine's own computation, traced once more:
 
     image  uint8 (1, h, w, 3)  RGB, already resized to the model's input size
-    target int32 (1, 1)        a class index, or -r for the class at rank r (-1 = top-1)
-      -> probabilities float32 (1, classes), classes int32 (1, 1), heatmaps float32 (1, 1, h', w')
+    target int32 (1, K)        class indices, or -r for the class at rank r (-1 = top-1)
+      -> probabilities float32 (1, classes), classes int32 (1, K), heatmaps float32 (1, K, h', w')
+
+K (``maps``, 1 unless asked) is fixed in the file: top-k's K maps come from ONE call.
 
 The model's input scaling runs inside. The graph is the compiled engine's (BatchNorm folded),
 so the heatmaps are the engine's. LiteRT has no kernels for some of TensorFlow's gradient ops:
@@ -37,12 +39,12 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 
 
-def describe(cam: CAM, precision: str) -> dict:
+def describe(cam: CAM, precision: str, maps: int = 1) -> dict:
     """What the exported file carries about itself (read back by models.tflite without TensorFlow)."""
     model = cam.model
     return {"format": "stream_cam", "version": FORMAT_VERSION, "model": model.name, "method": cam.method_name,
             "layer": model.layer_name, "input_size": list(model.input_size), "scaling": model.scaling,
-            "labels": list(model.labels), "num_classes": cam.num_classes, "precision": precision}
+            "labels": list(model.labels), "num_classes": cam.num_classes, "precision": precision, "maps": maps}
 
 
 def check_exportable(method: str) -> None:
@@ -98,17 +100,17 @@ def _gradients_liteRT_runs() -> Iterator[None]:
         entry["type"], tf.nn.gelu = saved_gradient, saved_gelu
 
 
-def save_archive(cam: CAM, folder: Path, precision: str) -> None:
+def save_archive(cam: CAM, folder: Path, precision: str, maps: int = 1) -> None:
     """The explainer as a SavedModel with the ``explain`` and ``describe`` signatures."""
     import keras
 
     tf = cam._tf
     height, width = cam.model.input_size
-    info = np.frombuffer(json.dumps(describe(cam, precision)).encode(), np.uint8)
+    info = np.frombuffer(json.dumps(describe(cam, precision, maps)).encode(), np.uint8)
 
     def explain(image: Any, target: Any) -> dict:
         x = SCALINGS[cam.model.scaling](tf.cast(image, tf.float32))  # the same table as the engine's input
-        probabilities, classes, heatmaps = cam._compute(x, target, 1)
+        probabilities, classes, heatmaps = cam._compute(x, target, maps)
         # The description rides along as a constant output: a second signature would be its own
         # subgraph, and LiteRT applies XNNPACK to the first one only (6x slower measured).
         return {"probabilities": probabilities, "classes": classes, "heatmaps": heatmaps,
@@ -121,16 +123,16 @@ def save_archive(cam: CAM, folder: Path, precision: str) -> None:
     with _gradients_liteRT_runs() if METHOD_INFO[cam.method_name].gradient else contextlib.nullcontext():
         archive.add_endpoint("explain", explain, input_signature=[
             tf.TensorSpec([1, height, width, 3], tf.uint8, name="image"),
-            tf.TensorSpec([1, 1], tf.int32, name="target")])
+            tf.TensorSpec([1, maps], tf.int32, name="target")])
         archive.write_out(str(folder), verbose=False)
 
 
-def to_tflite(cam: CAM, precision: str = "f32") -> bytes:
+def to_tflite(cam: CAM, precision: str = "f32", maps: int = 1) -> bytes:
     """The explainer as a ``.tflite`` flatbuffer that LiteRT's built-in ops run."""
     tf = cam._tf
     folder = Path(tempfile.mkdtemp(prefix="stream_cam_export_"))
     try:
-        save_archive(cam, folder, precision)
+        save_archive(cam, folder, precision, maps)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(folder), signature_keys=["explain"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if precision == "f16":
@@ -147,3 +149,13 @@ def to_tflite(cam: CAM, precision: str = "f32") -> bytes:
                 "and dense layers; choose a later --layer, or export --format savedmodel") from exc
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def compare_with_engine(cam: CAM, path: Path, image: np.ndarray) -> tuple[int, int, float]:
+    """The written file on LiteRT against the engine on ``image``: (engine's top class, the file's,
+    how far apart the top class's maps are at most)."""
+    from .litert import LiteRTExplainer
+
+    ours, theirs = cam(image), LiteRTExplainer(path, 1)(image)
+    return (int(ours.class_indices[0]), int(theirs.class_indices[0]),
+            float(np.abs(ours.heatmaps - theirs.heatmaps).max()))

@@ -37,6 +37,9 @@ DEFAULT_METHOD = "gradcam"
 # unseen image, gradient-weighted relevance in 44-80%, Grad-CAM on tokens in 17-37%: rollout is the default,
 # relevance the class-specific choice (README, "Transformers").
 DEFAULT_TRANSFORMER_METHOD = "rollout"
+# What runs an explainer (engine/runtime.py): auto = LiteRT on a CPU when it can, else TensorFlow.
+RUNTIMES = ("auto", "tensorflow", "litert")
+DEFAULT_RUNTIME = "auto"
 DEFAULT_SCORE_CHANNELS = 32  # Score-CAM's channel limit (Faster-Score-CAM); 0 = every channel
 
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..engine.registry import DEFAULT_SCORE_CHANNELS, default_method
+from ..engine.registry import DEFAULT_RUNTIME, DEFAULT_SCORE_CHANNELS, default_method
 from ..models.registry import DEFAULT_MODEL
 from ..models.tflite import is_tflite
+from .export import CHECK_PHOTO  # the real photo every converted explainer is checked on
 
 if TYPE_CHECKING:
     from ..engine.explainer import Explains
+    from ..engine.runtime import LiteRTCache
 
 
 @dataclass(frozen=True)
@@ -25,28 +28,45 @@ class EngineSpec:
     method: str | None = None  # None: gradcam (relevance for a transformer), or a .tflite file's own method
     score_channels: int | None = DEFAULT_SCORE_CHANNELS
     xla: bool = False
+    runtime: str = DEFAULT_RUNTIME  # auto | tensorflow | litert (engine/runtime.py)
+    maps: int = 1  # classes explained per frame (top-k's K): a LiteRT form gives them in one call
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
+        maps = len(getattr(args, "classes", []) or []) or getattr(args, "explain_top", 1)
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
-                   labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels, xla=args.xla)
+                   labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
+                   xla=args.xla, runtime=getattr(args, "runtime", "tensorflow"), maps=maps)  # export: the engine itself
 
     @property
     def needs_tensorflow(self) -> bool:
         return not is_tflite(self.model)
 
     def build(self, threads: int | None = None) -> "Explains":
-        """Load the model and build its explainer: the compiled engine (imports TensorFlow), or
+        """Load the model and build its explainer: the compiled engine (imports TensorFlow), on the
+        runtime ``runtime`` chooses (LiteRT on a CPU by default, converted once and cached), or
         LiteRT for an exported ``.tflite`` file (no TensorFlow)."""
         if not self.needs_tensorflow:
             from ..engine.litert import LiteRTExplainer
 
             return LiteRTExplainer(self.model, threads)
         from ..engine.methods import build_method
+        from ..engine.runtime import choose_runtime
         from ..models.loader import load_model
 
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
                            preprocessing=self.preprocess, labels=self.labels)
-        return build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
-                            score_channels=self.score_channels)
+        cam = build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
+                           score_channels=self.score_channels)
+        return choose_runtime(cam, self.runtime, runtime_cache(), self.maps, threads)
+
+
+def runtime_cache() -> "LiteRTCache":
+    """The LiteRT cache in the user's cache folder, checked on the built-in cat photo; its one-time
+    "preparing a faster runtime" lines go to stderr (stdout may be --json)."""
+    from ..engine.runtime import LiteRTCache, default_cache_folder
+    from ..sources.images import builtin_image
+
+    return LiteRTCache(default_cache_folder(), builtin_image(CHECK_PHOTO),
+                       announce=lambda line: print(line, file=sys.stderr, flush=True))

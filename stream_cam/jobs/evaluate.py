@@ -13,7 +13,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence, TextIO
+from typing import TYPE_CHECKING, Iterator, Sequence, TextIO, cast
 
 import cv2
 import numpy as np
@@ -26,6 +26,7 @@ from ..sources.images import BUILTIN_PREFIX, check_image_spec, read_image
 from ..sources.readers import check_source, open_reader
 
 if TYPE_CHECKING:
+    from ..engine.explainer import Explains
     from ..engine.gradcam import CAM
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,17 @@ def frames_of(paths: Sequence[str], every: int) -> Iterator[tuple[str, np.ndarra
                 reader.release()
 
 
-def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOptions) -> list[dict]:
-    """Score every method and both baselines on every frame; returns one summary per method."""
+def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateOptions,
+             scorer: CAM | None = None) -> list[dict]:
+    """Score every method and both baselines on every frame; returns one summary per method.
+
+    ``scorer``: the TensorFlow engine whose model scores the masked images (default: the first
+    method's; give it when the methods run on LiteRT)."""
     options.validate()
     results = {name: MethodScores(name) for name in (*cams, *BASELINES)}
     any_cam = next(iter(cams.values()))
-    model = any_cam.model
+    scoring = scorer or cast("CAM", any_cam)
+    model = scoring.model  # a LoadedModel: the masked images are scored by TensorFlow
     from .video import progress_bar
 
     frames = 0
@@ -137,11 +143,11 @@ def evaluate(cams: dict[str, CAM], paths: Sequence[str], options: EvaluateOption
                 class_index = top_class
             else:
                 result = cam(rgb, classes=top_class)  # every method explains the same class
-            results[method].scores.append(score_map(model, cam.predict, rgb, result.heatmaps[0], class_index,
+            results[method].scores.append(score_map(model, scoring.predict, rgb, result.heatmaps[0], class_index,
                                                     options.steps))
         shape = any_cam(rgb).heatmaps[0].shape
         for baseline, heat in (("random", random_map(shape, seed=frames)), ("center", center_map(shape))):
-            results[baseline].scores.append(score_map(model, any_cam.predict, rgb, heat, class_index, options.steps))
+            results[baseline].scores.append(score_map(model, scoring.predict, rgb, heat, class_index, options.steps))
         log.info("scored %s (class %d)", name, top_class)
     if bar is not None:
         bar.close()
@@ -195,7 +201,7 @@ CHANGE_BELOW = 0.5  # a heatmap correlating less than this with the previous one
 CAUGHT_UP = 0.9  # the smoothed map has caught up once it correlates this much with the unsmoothed one
 
 
-def video_stability(cam: CAM, videos: Sequence[str], smooth: float, progress: bool = False) -> dict:
+def video_stability(cam: Explains, videos: Sequence[str], smooth: float, progress: bool = False) -> dict:
     """Over EVERY frame of the videos: the mean and spread of the frame-to-frame correlation of the
     heatmaps without and with ``smooth``, and how many frames the smoothed map lags behind a change
     (the explained class changes, or the unsmoothed map correlates < 0.5 with the previous one),

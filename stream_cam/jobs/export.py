@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from ..errors import InputError, OutputError
 from ..sinks.files import check_output_path, publish, temporary_path
 
@@ -26,7 +24,6 @@ log = logging.getLogger(__name__)
 FORMATS = ("tflite", "savedmodel")
 PRECISIONS = ("f32", "f16")
 CHECK_PHOTO = "chelsea"
-
 
 @dataclass
 class ExportOptions:
@@ -53,7 +50,6 @@ class ExportOptions:
             if not self.output.parent.is_dir():
                 raise OutputError(f"cannot write {self.output}: folder {self.output.parent} does not exist")
 
-
 @dataclass
 class ExportReport:
     path: Path
@@ -61,7 +57,6 @@ class ExportReport:
     top1_engine: int | None = None
     top1_exported: int | None = None
     max_heatmap_difference: float | None = None
-
 
 def run_export(cam: CAM, options: ExportOptions) -> ExportReport:
     from ..engine.export import check_exportable, save_archive, to_tflite
@@ -88,14 +83,10 @@ def run_export(cam: CAM, options: ExportOptions) -> ExportReport:
         tmp.unlink(missing_ok=True)
     return report
 
-
 def check_against_engine(cam: CAM, path: Path) -> ExportReport:
     """Open the written file with LiteRT and compare it with the engine on a real photo."""
-    from ..engine.litert import LiteRTExplainer
+    from ..engine.export import compare_with_engine
     from ..sources.images import builtin_image
 
-    photo = builtin_image(CHECK_PHOTO)
-    exported = LiteRTExplainer(path)
-    ours, theirs = cam(photo), exported(photo)
-    return ExportReport(path, path.stat().st_size, int(ours.class_indices[0]), int(theirs.class_indices[0]),
-                        float(np.abs(ours.heatmaps - theirs.heatmaps).max()))
+    top_engine, top_file, difference = compare_with_engine(cam, path, builtin_image(CHECK_PHOTO))
+    return ExportReport(path, path.stat().st_size, top_engine, top_file, difference)

@@ -67,6 +67,7 @@ class ImageReport:
     explained: list[dict] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
     method: str = ""  # the Explainer method that made the heatmaps
+    runtime: str = ""  # what ran it: tensorflow or litert
 
 
 def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
@@ -115,7 +116,7 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
         result = cam(rgb, top_k=options.explain_top)
     probabilities = result.probabilities[0]
     model = cam.model
-    report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name)
+    report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name, runtime=cam.runtime)
     for index in result.top_indices(options.top_k)[0]:
         report.top.append(_entry(model.label(int(index)), int(index), probabilities))
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -208,18 +208,25 @@ class LiveRun:
 
     def _select_cam(self) -> Explains:
         """The engine for the method the controls ask for; a new method is built on first use
-        (in the engine thread, while the display goes on with the last heatmaps)."""
+        (in the engine thread, while the display goes on with the last heatmaps), on the run's
+        runtime when it has that method's form (LiteRT), else on TensorFlow."""
         name = self.controls.method
         if name not in self.cams:
             from ..engine.gradcam import CAM  # only a TensorFlow engine offers other methods
+            from ..engine.litert import LiteRTExplainer
             from ..engine.methods import build_method
 
-            base = next(iter(self.cams.values()))
-            if not isinstance(base, CAM):
+            base = self.cam
+            engine = base.source if isinstance(base, LiteRTExplainer) else base
+            if not isinstance(engine, CAM):
                 raise InputError(f"this model does not offer {name!r}")
-            self.cams[name] = build_method(name, base.model, jit_compile=base.jit_compile,
-                                           score_channels=self.options.score_channels)
-            self.cams[name].warm_up()
+            method = build_method(name, engine.model, jit_compile=engine.jit_compile,
+                                  score_channels=self.options.score_channels)
+            # On LiteRT when it has the method's form, else on TensorFlow:
+            convert = base.convert if isinstance(base, LiteRTExplainer) else None
+            built = convert(method) if convert is not None else method
+            built.warm_up()
+            self.cams[name] = built
         return self.cams[name]
 
     def _first_heatmap(self, stream: LiveStream) -> Explanation:

@@ -54,8 +54,8 @@ def read_description(path: str | Path, interpreter: Any = None) -> dict:
     inputs = interpreter.get_signature_runner("explain").get_input_details()
     image = np.zeros(inputs["image"]["shape"], np.uint8)
     with quiet_stderr(log.isEnabledFor(logging.DEBUG)):  # the first call creates the XNNPACK delegate
-        raw = interpreter.get_signature_runner("explain")(image=image,
-                                                          target=np.full((1, 1), -1, np.int32))["description"]
+        target = np.full(inputs["target"]["shape"], -1, np.int32)  # (1, K): K maps per call
+        raw = interpreter.get_signature_runner("explain")(image=image, target=target)["description"]
     info = json.loads(bytes(np.asarray(raw, np.uint8)).decode())
     if info.get("format") != "stream_cam":
         raise ModelError(f"{path}: unknown description format")
@@ -102,6 +102,11 @@ class TFLiteModel:
     @property
     def method(self) -> str:
         return self.info["method"]
+
+    @property
+    def maps(self) -> int:
+        """How many classes' maps one call gives (files made before this was recorded: 1)."""
+        return int(self.info.get("maps", 1))
 
     def label(self, index: int) -> str:
         return self.labels[index] if 0 <= index < len(self.labels) else f"class {index}"

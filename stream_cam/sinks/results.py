@@ -35,12 +35,12 @@ def _schema() -> Any:
         ("peak_x", pa.int32()), ("peak_y", pa.int32()),
         ("top_classes", pa.list_(pa.int32())), ("top_labels", pa.list_(pa.string())),
         ("top_scores", pa.list_(pa.float32())),
-        ("method", pa.string()), ("stability", pa.float32()),
+        ("method", pa.string()), ("runtime", pa.string()), ("stability", pa.float32()),
     ])
 
 
 COLUMNS = ("video", "frame", "t", "class", "label", "score", "peak_x", "peak_y",
-           "top_classes", "top_labels", "top_scores", "method", "stability")
+           "top_classes", "top_labels", "top_scores", "method", "runtime", "stability")
 
 
 def check_results_path(path: Path, overwrite: bool) -> None:
@@ -64,7 +64,7 @@ def results_row(video: str, item: Annotated, label: Callable[[int], str]) -> dic
         "top_classes": [entry["index"] for entry in record["top"]],
         "top_labels": [entry["label"] for entry in record["top"]],
         "top_scores": [entry["score"] for entry in record["top"]],
-        "method": record["method"], "stability": record["stability"],
+        "method": record["method"], "runtime": record["runtime"], "stability": record["stability"],
     }
 
 

@@ -31,6 +31,7 @@ class ViewState:
     choice: dict = field(default_factory=dict)  # what is explained: {"rank": r} or {"class": i, "label": ...}
     stream: int = 0  # which source
     method: str = ""  # the CAM method of the heatmap shown
+    runtime: str = ""  # what ran it: tensorflow or litert
     methods: list[str] = field(default_factory=list)  # what the model offers (an exported file: one); [] = all
     heatmap_frame: int | None = None  # the frame the shown heatmap was computed on
 

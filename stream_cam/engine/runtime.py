@@ -1,0 +1,235 @@
+"""Which runtime explains the frames (``--runtime``): the TensorFlow engine, or the same explainer
+converted once for LiteRT (XNNPACK), which on a CPU is 1.4-3.9x faster (README, "Speed").
+
+``auto``: LiteRT on a CPU for a CNN whose method LiteRT can run; TensorFlow on a GPU, with XLA,
+for transformers, and when the conversion fails (said once, and the run goes on). ``litert``:
+LiteRT or a clear error. ``tensorflow``: the engine as built.
+
+The conversion is cached (:class:`LiteRTCache`, ``~/.cache/stream_cam/litert``): one file per
+key, a digest of everything that determines the file (weights, architecture, layer, method and
+its settings, input size, labels, maps per call, stream_cam's, TensorFlow's and Keras' versions).
+A new entry is checked against the engine on a real photo before it is used (the check
+``stream-cam export`` makes); each entry's sidecar records the file's SHA-256, so a damaged,
+truncated or foreign file is rebuilt, never trusted. Entries are written under a temporary name
+and renamed into place (atomic), and made under a file lock: two processes wanting the same
+entry convert it once, the second one reads it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from .. import __version__
+from ..errors import ModelError
+from .explainer import Explains
+from .gradcam import CAM
+from .litert import LiteRTExplainer
+from .registry import METHOD_INFO, RUNTIMES
+
+log = logging.getLogger(__name__)
+
+CACHE_ENV = "STREAM_CAM_CACHE"
+MAX_MAP_DIFFERENCE = 1e-3  # a converted explainer further than this from the engine is not used
+
+
+def default_cache_folder() -> Path:
+    """``$STREAM_CAM_CACHE``, else ``$XDG_CACHE_HOME/stream_cam``, else ``~/.cache/stream_cam``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "stream_cam"
+
+
+def gpu_visible() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def why_not_litert(cam: CAM) -> str:
+    """Why ``auto`` keeps the TensorFlow engine for ``cam`` ("" when LiteRT should run it)."""
+    if not METHOD_INFO[cam.method_name].exportable:
+        return f"LiteRT has no form of {cam.method_name} (it needs an SVD)"
+    if cam.jit_compile:
+        return "--xla compiles the TensorFlow engine"
+    if cam.model.is_transformer:
+        return "a transformer is explained by TensorFlow unless --runtime litert is given"
+    if gpu_visible():
+        return "a GPU is visible"
+    return ""
+
+
+def choose_runtime(cam: CAM, runtime: str, cache: LiteRTCache, maps: int = 1,
+                   threads: int | None = None) -> Explains:
+    """The explainer that runs ``cam``'s explanations under ``runtime`` (``auto``, ``tensorflow``, ``litert``).
+
+    ``maps``: how many classes' maps the jobs ask for per frame (top-k in one call)."""
+    if runtime not in RUNTIMES:
+        raise ModelError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
+    if runtime == "tensorflow":
+        return cam
+    if runtime == "auto":
+        reason = why_not_litert(cam)
+        if reason:
+            log.info("runtime: TensorFlow (%s)", reason)
+            return cam
+    elif not METHOD_INFO[cam.method_name].exportable:
+        raise ModelError(f"--runtime litert: LiteRT has no form of {cam.method_name} (it needs an SVD); "
+                         "use another --method or --runtime tensorflow")
+    try:
+        explainer = cache.explainer(cam, maps, threads)
+    except ModelError as exc:
+        if runtime == "litert":
+            raise
+        log.warning("LiteRT cannot run this explainer, so TensorFlow does: %s", exc)
+        return cam
+    explainer.convert = lambda other: choose_runtime(other, "auto", cache, maps, threads)
+    return explainer
+
+
+class LiteRTCache:
+    """Converted explainers on disk, keyed by what determines them (see the module's docstring).
+
+    ``check_image``: the real photo (uint8 RGB) a new entry is compared with the engine on;
+    ``announce``: where the one-time "preparing a faster runtime" lines go (the user's terminal)."""
+
+    def __init__(self, folder: Path, check_image: np.ndarray, announce: Callable[[str], None] | None = None) -> None:
+        self.folder = Path(folder) / "litert"
+        self.check_image = check_image
+        self.announce = announce or log.info
+
+    # -- the key ------------------------------------------------------------------------------
+    def key(self, cam: CAM, maps: int) -> str:
+        """A digest of the model's weights and architecture, the layer, the method and its settings,
+        the input size and scaling, the labels, ``maps`` and the versions that shape the file."""
+        import keras
+        import tensorflow as tf
+
+        from .export import FORMAT_VERSION
+
+        model = cam.model
+        digest = hashlib.blake2b(digest_size=20)
+        about = {"format": FORMAT_VERSION, "stream_cam": __version__, "tensorflow": tf.__version__,
+                 "keras": keras.__version__, "method": cam.method_name, "class": type(cam).__name__,
+                 "layer": model.layer_name, "input_size": list(model.input_size), "scaling": model.scaling,
+                 "labels": list(model.labels), "maps": maps,
+                 "max_channels": getattr(cam, "max_channels", None),
+                 "architecture": _architecture(model.keras_model)}
+        digest.update(json.dumps(about, sort_keys=True, default=str).encode())
+        for weight in model.keras_model.weights:
+            value = np.ascontiguousarray(weight.numpy())
+            digest.update(f"{weight.path}{value.shape}{value.dtype}".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
+
+    # -- an entry -----------------------------------------------------------------------------
+    def explainer(self, cam: CAM, maps: int = 1, threads: int | None = None) -> LiteRTExplainer:
+        """``cam`` on LiteRT: from the cache, or converted, checked and cached now (once)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        key = self.key(cam, maps)
+        path = self.folder / f"{key}.tflite"
+        found = self._open(path, cam, threads)
+        if found is not None:
+            return found
+        with _locked(self.folder / f"{key}.lock"):
+            found = self._open(path, cam, threads)  # another process may have made it meanwhile
+            if found is None:
+                self._make(cam, maps, path)
+                found = self._open(path, cam, threads)
+        if found is None:
+            raise ModelError(f"the LiteRT file just made in {self.folder} cannot be read back")
+        return found
+
+    def _open(self, path: Path, cam: CAM, threads: int | None) -> LiteRTExplainer | None:
+        """The entry at ``path`` if it is whole and is ``cam``'s; None (and the entry removed) otherwise."""
+        sidecar = path.with_suffix(".json")
+        if not path.exists() or not sidecar.exists():
+            return None
+        try:
+            record = json.loads(sidecar.read_text())
+            if _sha256(path) != record.get("sha256"):
+                raise ModelError("its SHA-256 does not match the one recorded when it was made")
+            explainer = LiteRTExplainer(path, threads, source=cam)
+            if (explainer.method_name, explainer.model.layer_name) != (cam.method_name, cam.model.layer_name):
+                raise ModelError("it holds another method or layer")
+        except (OSError, ValueError, ModelError) as exc:
+            log.warning("rebuilding the damaged LiteRT cache entry %s: %s", path.name, exc)
+            path.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+            return None
+        return explainer
+
+    def _make(self, cam: CAM, maps: int, path: Path) -> None:
+        """Convert ``cam``, check it against the engine on the photo, and publish it atomically."""
+        from .export import to_tflite
+
+        self.announce(f"preparing a faster runtime (LiteRT) for {cam.model.name} / {cam.method_name}, once ...")
+        start = time.perf_counter()
+        blob = to_tflite(cam, "f32", maps)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.part")
+        try:
+            tmp.write_bytes(blob)
+            difference = self._check(cam, tmp)
+            record = {"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob), "model": cam.model.name,
+                      "method": cam.method_name, "layer": cam.model.layer_name, "maps": maps,
+                      "max_map_difference": difference, "made": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            sidecar_tmp = tmp.with_suffix(".json")
+            sidecar_tmp.write_text(json.dumps(record, indent=1))
+            os.replace(sidecar_tmp, path.with_suffix(".json"))
+            os.replace(tmp, path)  # the file last: an entry is whole once its .tflite exists
+        finally:
+            tmp.unlink(missing_ok=True)
+            tmp.with_suffix(".json").unlink(missing_ok=True)
+        self.announce(f"prepared the faster runtime in {time.perf_counter() - start:.1f} s "
+                      f"(cached in {self.folder}; later runs start at once)")
+
+    def _check(self, cam: CAM, path: Path) -> float:
+        """The converted file against the engine on the photo: the same class, maps within the limit."""
+        from .export import compare_with_engine
+
+        top_engine, top_file, difference = compare_with_engine(cam, path, self.check_image)
+        if top_engine != top_file or not difference <= MAX_MAP_DIFFERENCE:
+            raise ModelError(f"the LiteRT form disagrees with the engine (class {top_file} vs {top_engine}, "
+                             f"maps {difference:.2g} apart)")
+        return difference
+
+
+def _architecture(keras_model: Any) -> str:
+    """The model's layers and their settings, as text (the weights are hashed on their own)."""
+    try:
+        return json.dumps(keras_model.get_config(), sort_keys=True, default=str)
+    except (NotImplementedError, TypeError, ValueError):  # a model that cannot describe itself
+        return ";".join(f"{layer.name}:{type(layer).__name__}" for layer in keras_model.layers)
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock between processes (POSIX ``flock``; elsewhere the atomic rename alone)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: two runs may both convert; the rename keeps the entry whole
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # waits while another process converts the same entry
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,216 @@
+"""The runtime choice (``--runtime``) and the LiteRT cache: parity with the TensorFlow engine,
+top-k in one call, damaged entries rebuilt, two processes filling the cache, the fallbacks."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, run, tiny_cnn
+
+
+@pytest.fixture
+def cache(tmp_path, photos):
+    from stream_cam.engine.runtime import LiteRTCache
+
+    return LiteRTCache(tmp_path / "cache", photos["chelsea"])
+
+
+def _entries(cache) -> list[Path]:
+    return sorted(cache.folder.glob("*.tflite"))
+
+
+EXPORTABLE_CNN = ("gradcam", "gradcam++", "xgradcam", "layercam", "hirescam", "scorecam")
+
+
+@pytest.mark.parametrize("method", EXPORTABLE_CNN)
+def test_litert_matches_tensorflow_for_every_exportable_method_on_a_seeded_model(method, cache, photos):
+    from stream_cam.engine.methods import build_method
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    cam = build_method(method, LoadedModel.from_keras(tiny_cnn(seed=3, classes=6)), score_channels=8)
+    fast = choose_runtime(cam, "auto", cache)
+    assert fast.runtime == "litert" and fast.method_name == method
+    for name in ("chelsea", "coffee", "rocket"):
+        ours, theirs = cam(photos[name], top_k=2), fast(photos[name], top_k=2)
+        np.testing.assert_array_equal(theirs.class_indices, ours.class_indices)
+        np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-4)
+        np.testing.assert_allclose(theirs.probabilities, ours.probabilities, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ("gradcam", "gradcam++", "layercam"))
+def test_litert_matches_tensorflow_on_the_offline_model(method, lite0, cache, photos):
+    from stream_cam.engine.methods import build_method
+    from stream_cam.engine.runtime import choose_runtime
+
+    cam = build_method(method, lite0)
+    fast = choose_runtime(cam, "auto", cache)
+    assert fast.runtime == "litert"
+    for name in ("chelsea", "coffee", "rocket"):
+        ours, theirs = cam(photos[name]), fast(photos[name])
+        assert int(theirs.class_indices[0]) == int(ours.class_indices[0])
+        np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-4)
+    # The keras.io example's two classes of the cat-and-dog photo's cat, explained by class index.
+    ours, theirs = cam(photos["chelsea"], classes=[[285, 260]]), fast(photos["chelsea"], classes=[[285, 260]])
+    np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-4)
+
+
+def test_top_k_maps_come_from_one_call_and_equal_k_single_calls(lite0_cam, cache, photos):
+    from stream_cam.engine.runtime import choose_runtime
+
+    three = choose_runtime(lite0_cam, "litert", cache, maps=3)
+    one = choose_runtime(lite0_cam, "litert", cache, maps=1)
+    assert (three.maps, one.maps) == (3, 1) and len(_entries(cache)) == 2  # a file per K
+    calls = []
+    original = three._run
+    three._run = lambda **kw: calls.append(kw["target"].shape) or original(**kw)
+    together = three(photos["chelsea"], top_k=3)
+    assert calls == [(1, 3)]  # ONE call for the three maps
+    apart = one(photos["chelsea"], top_k=3)  # three calls, ranks 2 and 3 named by the first one
+    ours = lite0_cam(photos["chelsea"], top_k=3)
+    for result in (together, apart):
+        np.testing.assert_array_equal(result.class_indices, ours.class_indices)
+        np.testing.assert_allclose(result.heatmaps, ours.heatmaps, atol=1e-4)
+    # More classes than the file's K: its K per call, then the rest
+    six = three(photos["chelsea"], top_k=6)
+    np.testing.assert_array_equal(six.class_indices, lite0_cam(photos["chelsea"], top_k=6).class_indices)
+
+
+def test_the_cache_is_read_back_not_rebuilt_and_its_key_follows_what_shapes_the_file(cache, photos):
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.methods import build_method
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    said = []
+    cache.announce = said.append
+    model = LoadedModel.from_keras(tiny_cnn(seed=5))
+    first = choose_runtime(GradCAM(model), "auto", cache)
+    assert len(said) == 2 and said[0].startswith("preparing a faster runtime") and " s " in said[1]
+    again = choose_runtime(GradCAM(model), "auto", cache)
+    assert len(said) == 2 and again.model.path == first.model.path  # read back, not converted again
+    keys = {cache.key(GradCAM(model), 1)}
+    keys.add(cache.key(GradCAM(model), 2))  # maps per call
+    keys.add(cache.key(build_method("layercam", model), 1))  # method
+    keys.add(cache.key(GradCAM(model.with_layer("conv1")), 1))  # layer
+    keys.add(cache.key(GradCAM(LoadedModel.from_keras(tiny_cnn(seed=6))), 1))  # weights
+    assert len(keys) == 5
+
+
+@pytest.mark.parametrize("damage", ("garbage", "truncated", "flipped byte", "no sidecar"))
+def test_a_damaged_entry_is_detected_and_rebuilt(damage, cache, photos, caplog):
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    cam = GradCAM(LoadedModel.from_keras(tiny_cnn(seed=7)))
+    choose_runtime(cam, "auto", cache)
+    [entry] = _entries(cache)
+    data = entry.read_bytes()
+    if damage == "garbage":
+        entry.write_bytes(b"not a model" * 100)
+    elif damage == "truncated":
+        entry.write_bytes(data[: len(data) // 2])
+    elif damage == "flipped byte":
+        entry.write_bytes(data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:])
+    else:
+        entry.with_suffix(".json").unlink()
+    said = []
+    cache.announce = said.append
+    with caplog.at_level(logging.WARNING, logger="stream_cam.engine.runtime"):
+        rebuilt = choose_runtime(cam, "auto", cache)
+    assert said and said[0].startswith("preparing")  # made again
+    if damage != "no sidecar":
+        assert "damaged LiteRT cache entry" in caplog.text
+    assert entry.read_bytes() != b"" and json.loads(entry.with_suffix(".json").read_text())["sha256"]
+    np.testing.assert_allclose(rebuilt(photos["coffee"]).heatmaps, cam(photos["coffee"]).heatmaps, atol=1e-4)
+
+
+FILL = textwrap.dedent("""
+    import sys, keras
+    import numpy as np
+    from stream_cam.tf_runtime import import_tensorflow
+    import_tensorflow()
+    from stream_cam.jobs.engine_spec import EngineSpec
+    cam = EngineSpec(model=sys.argv[1]).build()
+    print(cam.runtime, cam.model.path.name, flush=True)
+""")
+
+
+def test_two_processes_filling_the_cache_at_once_convert_once_and_agree(tmp_path):
+    model = tmp_path / "tiny.keras"
+    tiny_cnn(seed=9).save(model)
+    env = {"STREAM_CAM_CACHE": str(tmp_path / "shared")}
+    import os
+
+    environment = {**os.environ, **env}
+    procs = [subprocess.Popen([sys.executable, "-c", FILL, str(model)], cwd=tmp_path, env=environment,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    answers = {out.strip() for out, _ in outs}
+    assert len(answers) == 1 and answers.pop().startswith("litert ")  # the same entry for both
+    preparing = sum(err.count("preparing a faster runtime") for _, err in outs)
+    assert preparing == 1, outs  # one converted it, the other waited for it and read it
+    folder = tmp_path / "shared" / "litert"
+    assert len(list(folder.glob("*.tflite"))) == 1 and not list(folder.glob(".*.part"))
+
+
+def test_auto_keeps_tensorflow_where_litert_cannot_or_should_not_run(cache, tiny_model):
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.methods import build_method
+    from stream_cam.engine.runtime import choose_runtime, why_not_litert
+    from stream_cam.errors import ModelError
+    from stream_cam.models.loaded import LoadedModel
+
+    model = LoadedModel.from_keras(tiny_model)
+    eigen = build_method("eigencam", model)
+    assert choose_runtime(eigen, "auto", cache) is eigen and "SVD" in why_not_litert(eigen)
+    xla = GradCAM(model, jit_compile=True)
+    assert choose_runtime(xla, "auto", cache) is xla and "--xla" in why_not_litert(xla)
+    plain = GradCAM(model)
+    assert choose_runtime(plain, "tensorflow", cache) is plain
+    with pytest.raises(ModelError, match="no form of eigencam"):
+        choose_runtime(eigen, "litert", cache)
+    assert not _entries(cache)  # nothing was converted for any of these
+
+
+def test_auto_falls_back_to_tensorflow_when_the_conversion_fails_and_litert_refuses(cache, caplog):
+    import keras
+
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.errors import ModelError
+
+    # A ReLU between the target layer and the logits: LiteRT has no ReluGrad (FACTS §12).
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((32, 32, 3))
+    x = keras.layers.Conv2D(8, 3, name="last_conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(8, activation="relu")(x)
+    cam = GradCAM(keras.Model(inputs, keras.layers.Dense(3)(x)), layer="last_conv")
+    with caplog.at_level(logging.WARNING):
+        assert choose_runtime(cam, "auto", cache) is cam
+    assert "LiteRT cannot run this explainer, so TensorFlow does" in caplog.text
+    with pytest.raises(ModelError, match="LiteRT cannot run"):
+        choose_runtime(cam, "litert", cache)
+
+
+def test_the_cli_says_which_runtime_explained_and_refuses_what_cannot_be(tmp_path):
+    out = run("image", "--json", "-o", str(tmp_path / "a.png"), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["runtime"] == "litert"
+    assert len(out.stdout.strip().splitlines()) == 1  # the one-time "preparing" lines go to stderr
+    out = run("image", "--json", "--runtime", "tensorflow", "-o", str(tmp_path / "b.png"), cwd=tmp_path)
+    assert out.returncode == 0 and json.loads(out.stdout)["runtime"] == "tensorflow"
+    refused = run("image", "--runtime", "litert", "--method", "eigencam", "-o", str(tmp_path / "c.png"), cwd=tmp_path)
+    assert_one_line_error(refused, "--runtime litert", "eigencam")
+    assert not (tmp_path / "c.png").exists()
