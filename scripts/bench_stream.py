@@ -17,8 +17,12 @@
 6. Motion compensation on a panning clip: mean absolute difference between a stale
    heatmap (k frames old) and the fresh one of the shown frame, as it is, moved by
    optical flow, and moved by one global shift; and the cost per frame of each.
+7. Runtimes (``--runtime``): EfficientNet-Lite0, MobileNetV2 and ResNet50 on the TensorFlow
+   engine and on LiteRT with 1 and 2 threads: engine ms per frame, live heatmaps per second and
+   shown fps from a 30 fps source, video end-to-end fps. Goals: live >= 2x on Lite0 and
+   MobileNetV2, video end to end >= 1.3x on Lite0.
 
-    python scripts/bench_stream.py [--sections video,live,memory,heavy,sources,motion]
+    python scripts/bench_stream.py [--sections video,live,memory,heavy,sources,motion,runtimes]
         [--video-frames 600] [--live-seconds 20] [--memory-frames 5000] [--heavy-seconds 15]
 """
 
@@ -230,7 +234,7 @@ def bench_motion(cam: GradCAM) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sections", default="video,live,memory,heavy,sources,motion")
+    parser.add_argument("--sections", default="video,live,memory,heavy,sources,motion,runtimes")
     parser.add_argument("--video-frames", type=int, default=600)
     parser.add_argument("--live-seconds", type=float, default=20.0)
     parser.add_argument("--memory-frames", type=int, default=5000)
@@ -247,6 +251,8 @@ def main() -> None:
         bench_sources(cam, args.heavy_seconds)
     if "motion" in sections:
         bench_motion(cam)
+    if "runtimes" in sections:
+        bench_runtimes(args.live_seconds, args.video_frames)
     if not sections & {"video", "live", "memory"}:
         return
     print("\n| measure | value | target | result |")
@@ -266,6 +272,46 @@ def main() -> None:
         bench_live_table(cam, args.live_seconds)
     if "memory" in sections:
         bench_memory_table(cam, args.memory_frames)
+
+
+RUNTIME_MODELS = (("efficientnet_lite0", "imagenet"), ("mobilenet_v2", "random"), ("resnet50", "random"))
+
+
+def bench_runtimes(seconds: float, video_frames: int) -> None:
+    """Section "runtimes": the TensorFlow engine vs the same explainer on LiteRT (--runtime), per model:
+    engine ms per frame (batch 1), live heatmaps per second and shown fps from a 30 fps source, and
+    video end to end (batch 8; LiteRT runs a batch frame by frame). LiteRT with 1 and 2 threads."""
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.jobs.engine_spec import runtime_cache
+
+    print("\n| model | runtime | engine ms/frame | live heatmaps/s | live shown fps | video e2e fps |")
+    print("|---|---|---|---|---|---|")
+    ratios = []
+    for name, weights in RUNTIME_MODELS:
+        cam = GradCAM(load_model(name, weights=None if weights == "random" else weights))
+        runners = {"tensorflow": cam}
+        for threads in (2, 1):
+            runners[f"litert, {threads} thread{'s' if threads > 1 else ''}"] = choose_runtime(
+                cam, "litert", runtime_cache(), threads=threads)
+        rows = {}
+        for label, runner in runners.items():
+            runner.warm_up()
+            engine_ms = 1000 / engine_fps(runner, 1, seconds=min(seconds, 5.0))
+            stats = LiveRun(runner, LiveOptions(window=False), paced_demo(seconds)).run()
+            live_rate = stats.heatmaps / stats.elapsed_s
+            with tempfile.TemporaryDirectory() as folder:
+                video_fps, _ = bench_video(runner, video_frames, Path(folder))
+            rows[label] = (engine_ms, live_rate, stats.fps, video_fps)
+            print(f"| {name} ({weights}) | {label} | {engine_ms:.1f} | {live_rate:.1f} | {stats.fps:.1f} | "
+                  f"{video_fps:.1f} |", flush=True)
+        base = rows["tensorflow"]
+        best = min((k for k in rows if k != "tensorflow"), key=lambda k: rows[k][0])
+        ratios.append((name, best, base[0] / rows[best][0], rows[best][1] / base[1], rows[best][3] / base[3]))
+    print("\n| model | fastest LiteRT | engine speed-up | live heatmaps speed-up | video e2e speed-up |")
+    print("|---|---|---|---|---|")
+    for name, best, engine, live, video in ratios:
+        print(f"| {name} | {best} | {engine:.2f}x | {live:.2f}x | {video:.2f}x |")
+    print("goals: live >= 2x on efficientnet_lite0 and mobilenet_v2; video >= 1.3x on efficientnet_lite0")
 
 
 def bench_live_table(cam: GradCAM, seconds: float) -> None:

@@ -6,9 +6,11 @@ EfficientNet-Lite0 weights ship inside a pip package.
 
 from __future__ import annotations
 
+import dis
 import os
 import shutil
 import tempfile
+import types
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -45,6 +47,30 @@ def pytest_configure(config):
         from stream_cam.tf_runtime import import_tensorflow
 
         import_tensorflow()
+
+
+# `e2e`: the tests that run the stream-cam command itself (through the helpers below, directly or in
+# a fixture they use), marked here so no test can forget it: python -m pytest -m e2e (or "not e2e").
+E2E_HELPERS = {"run", "start", "run_without_tensorflow", "start_without_tensorflow"}
+
+
+def _runs_the_command(code: types.CodeType) -> bool:
+    """Whether ``code`` (or a function defined inside it) calls one of the helpers that start stream-cam."""
+    called = {i.argval for i in dis.get_instructions(code) if i.opname == "LOAD_GLOBAL"}
+    return bool(called & E2E_HELPERS) or any(_runs_the_command(c) for c in code.co_consts
+                                             if isinstance(c, types.CodeType))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        function = getattr(item, "function", None)
+        fixtures = getattr(item, "_fixtureinfo", None)
+        codes = [function.__code__] if function is not None else []
+        if fixtures is not None:
+            codes += [d.func.__code__ for defs in fixtures.name2fixturedefs.values() for d in defs
+                      if hasattr(d.func, "__code__")]
+        if any(_runs_the_command(code) for code in codes):
+            item.add_marker(pytest.mark.e2e)
 
 
 @pytest.fixture

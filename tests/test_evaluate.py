@@ -39,6 +39,7 @@ def test_baseline_maps():
     assert np.unravel_index(np.argmax(centre), centre.shape) == (3, 3) and centre.min() < 0.2
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_evaluate_json_table_and_plot(tmp_path):
     result = run("evaluate", "skimage:chelsea", "skimage:coffee", "--method", "gradcam", "--method", "eigencam",
                  "--json", "--steps", "8", "--plot", "curves.png", cwd=tmp_path)
@@ -56,6 +57,7 @@ def test_evaluate_json_table_and_plot(tmp_path):
     assert table.returncode == 0 and "deletion AUC" in table.stdout and "random" in table.stdout
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_evaluate_takes_folders_and_videos(tmp_path):
     import cv2
 
@@ -82,6 +84,7 @@ def test_evaluate_bad_input(tmp_path, argv, fragment):
     assert_one_line_error(run(*argv, cwd=tmp_path), fragment)
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_evaluate_reports_stability_and_smoothing_lag_on_a_video(tmp_path):
     write_clip(tmp_path / "cuts.mp4", frames=60, fps=15, cut_every=20)  # cat, coffee, cat: two scene changes
     result = run("evaluate", "cuts.mp4", "--every", "20", "--steps", "4", "--json", "--smooth", "0.8", cwd=tmp_path)

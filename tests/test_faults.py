@@ -187,6 +187,7 @@ def test_signal_while_loading_exits_promptly(tmp_path, signum):
     assert not (tmp_path / "out.mp4").exists() and not list(tmp_path.glob(".*part*"))
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
     write_clip(tmp_path / "long.mp4", frames=3000, fps=30)
     proc = start("video", "long.mp4", "-o", "out.mp4", "--log", "log.jsonl", cwd=tmp_path)
@@ -282,6 +283,7 @@ def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
 
 # -- outputs: races, odd sizes, suffixes, read-only folders ---------------------------------------
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
     write_clip(tmp_path / "long.mp4", frames=300, fps=30)
     write_clip(tmp_path / "short.mp4", frames=7, fps=30)

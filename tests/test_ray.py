@@ -72,6 +72,7 @@ def local_run(clips) -> Path:
     return out
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_ray_writes_what_the_local_command_writes(clips, local_run):
     # Chunks of 16 frames: each clip is split over both workers, with smoothing across chunk edges.
     result = run("video", "cat.mp4", "pan.mp4", "-o", "ray", "--smooth", "0.6", "--results", "ray.parquet",
@@ -109,6 +110,7 @@ def test_results_table_of_a_local_run(clips, local_run):
     assert np.isnan(cat["stability"].iloc[0]) and cat["stability"].iloc[1:5].notna().all()
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_resume_skips_complete_outputs_and_redoes_half_written_ones(clips, tmp_path):
     for name in ("cat.mp4", "pan.mp4"):
         shutil.copy(clips / name, tmp_path / name)
@@ -132,6 +134,7 @@ def test_resume_skips_complete_outputs_and_redoes_half_written_ones(clips, tmp_p
     assert third.returncode == 0 and third.stdout.count("skipped (--resume)") == 2, third.stderr
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_a_damaged_input_fails_alone(clips, tmp_path):
     shutil.copy(clips / "pan.mp4", tmp_path / "good.mp4")
     (tmp_path / "garbage.mp4").write_bytes(os.urandom(4096))
@@ -176,6 +179,7 @@ def cluster():
         shutil.rmtree(temp, ignore_errors=True)
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_joining_a_token_cluster_without_token_mode_says_so(cluster, tmp_path, clips):
     """Without RAY_AUTH_MODE=token the driver cannot join: one line that says exactly that, and none of
     Ray's own lines (its core prints several before it raises)."""
@@ -200,6 +204,7 @@ def worker_pids(state: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_a_worker_killed_mid_job_still_gives_every_frame_once(cluster, tmp_path, clips, local_run):
     write_clip(tmp_path / "long.mp4", frames=400, fps=12, cut_every=25)
     reference = run("video", "long.mp4", "-o", "ref.mp4", "--results", "ref.parquet", cwd=tmp_path)
@@ -276,6 +281,7 @@ def test_without_ray_installed_the_flag_says_how_to_install(clips, tmp_path):
     assert_one_line_error(result, 'pip install "stream-cam[ray]"')
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_a_cluster_address_with_a_password_is_never_shown(clips, tmp_path):
     # Nothing listens on this port: joining fails, and the one error line masks the password.
     address = f"ray://admin:hunter2@127.0.0.1:{free_port()}"

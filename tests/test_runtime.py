@@ -47,6 +47,7 @@ def test_litert_matches_tensorflow_for_every_exportable_method_on_a_seeded_model
 
 
 @pytest.mark.parametrize("method", ("gradcam", "gradcam++", "layercam"))
+@pytest.mark.slow  # converts the offline model or starts two processes
 def test_litert_matches_tensorflow_on_the_offline_model(method, lite0, cache, photos):
     from stream_cam.engine.methods import build_method
     from stream_cam.engine.runtime import choose_runtime
@@ -63,6 +64,7 @@ def test_litert_matches_tensorflow_on_the_offline_model(method, lite0, cache, ph
     np.testing.assert_allclose(theirs.heatmaps, ours.heatmaps, atol=1e-4)
 
 
+@pytest.mark.slow  # converts the offline model or starts two processes
 def test_top_k_maps_come_from_one_call_and_equal_k_single_calls(lite0_cam, cache, photos):
     from stream_cam.engine.runtime import choose_runtime
 
@@ -145,6 +147,7 @@ FILL = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow  # converts the offline model or starts two processes
 def test_two_processes_filling_the_cache_at_once_convert_once_and_agree(tmp_path):
     model = tmp_path / "tiny.keras"
     tiny_cnn(seed=9).save(model)
@@ -214,3 +217,37 @@ def test_the_cli_says_which_runtime_explained_and_refuses_what_cannot_be(tmp_pat
     refused = run("image", "--runtime", "litert", "--method", "eigencam", "-o", str(tmp_path / "c.png"), cwd=tmp_path)
     assert_one_line_error(refused, "--runtime litert", "eigencam")
     assert not (tmp_path / "c.png").exists()
+
+
+def test_a_live_method_switch_on_litert_converts_or_falls_back_to_tensorflow_without_stopping(cache, tmp_path):
+    import threading
+
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.jobs.live import LiveOptions, LiveRun
+    from stream_cam.models.loaded import LoadedModel
+    from stream_cam.sources.readers import ArrayReader
+    from stream_cam.web.state import parse_control
+
+    from helpers import wait_until
+
+    fast = choose_runtime(GradCAM(LoadedModel.from_keras(tiny_cnn(seed=11))), "auto", cache)
+    assert fast.runtime == "litert" and "eigencam" in fast.methods  # the engine's methods, not the file's one
+    frame = np.random.default_rng(0).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    options = LiveOptions(window=False, max_frames=150, log=tmp_path / "log.jsonl")
+    run = LiveRun(fast, options, lambda: ArrayReader(lambda i: frame if i < 10_000 else None, fps=60.0))
+
+    def switch() -> None:
+        wait_until(lambda: run.stats.shown >= 30, what="30 frames shown")
+        run.apply_control(parse_control({"method": "eigencam"}))  # no LiteRT form: TensorFlow
+        wait_until(lambda: run.stats.shown >= 80, what="80 frames shown")
+        run.apply_control(parse_control({"method": "layercam"}))  # converted, then on LiteRT
+
+    switcher = threading.Thread(target=switch)
+    switcher.start()
+    stats = run.run()
+    switcher.join()
+    lines = [json.loads(line) for line in (tmp_path / "log.jsonl").read_text().splitlines()]
+    seen = list(dict.fromkeys((line["method"], line["runtime"]) for line in lines))
+    assert seen == [("gradcam", "litert"), ("eigencam", "tensorflow"), ("layercam", "litert")]
+    assert stats.shown == 150

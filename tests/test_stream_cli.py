@@ -13,6 +13,7 @@ from helpers import assert_one_line_error, free_port, get, run, start, wait_for_
 from stream_cam.sources.readers import count_frames
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_video_command_round_trip_and_several_inputs(tmp_path):
     write_clip(tmp_path / "a.mp4", frames=20, fps=10)
     write_clip(tmp_path / "b.mp4", frames=13, fps=25, size=(96, 64))
@@ -106,6 +107,7 @@ def test_live_log_matches_the_issue_format(tmp_path):
     assert set(first["ms"]) == {"capture", "engine", "render", "write"}
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_demo_written_to_a_file_can_be_watched_in_the_browser(tmp_path):
     port = free_port()
     proc = start("demo", "--no-window", "-o", "d.mp4", "--serve", f"127.0.0.1:{port}", "--seconds-per-scene", "2",

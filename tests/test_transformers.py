@@ -277,6 +277,7 @@ def test_relevance_is_class_specific_and_rollout_is_not(trained_vit):
 
 # -- the models people have, through the CLI ---------------------------------------------------------
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_a_keras_hub_file_loads_and_explains_through_the_cli(tmp_path):
     import cv2
 
@@ -355,6 +356,7 @@ def vit_file(tmp_path_factory):
     return folder / "vit.keras"
 
 
+@pytest.mark.slow  # over 15 s measured on 2 cores
 def test_a_vit_runs_video_live_and_evaluate(vit_file, tmp_path):
     from helpers import write_clip
     from stream_cam.sources.readers import count_frames

@@ -87,6 +87,9 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             assert page.locator("#topk li.explained").count() == 1
             page.screenshot(path=str(tmp_path / "page.png"))
             assert page.locator("#error").inner_text() == ""
+            # The page says what runs the explainer (on this CPU, LiteRT by default).
+            assert json.loads(get(base + "state", auth)[1])["runtime"] == "litert"
+            assert "litert" in page.locator("#stats").inner_text()
             # Alpha through the page changes the next frames.
             page.locator("#alpha").fill("1")
             page.wait_for_function("() => document.getElementById('alpha-value').textContent === '1.00'")
@@ -292,7 +295,8 @@ def test_page_of_an_exported_model_offers_its_one_method(lite0_tflite, tmp_path)
     base = f"http://127.0.0.1:{port}/"
     try:
         wait_for_server(base, proc, None)
-        assert json.loads(get(base + "state")[1])["methods"] == ["gradcam"]
+        state = json.loads(get(base + "state")[1])
+        assert state["methods"] == ["gradcam"] and state["runtime"] == "litert"
         status, body = post(base + "control", {"method": "layercam"})
         assert status == 400 and b"does not offer" in body
         with viewer_page(base, timeout_ms=30000) as page:
