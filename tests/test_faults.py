@@ -285,7 +285,7 @@ def test_full_disk_stops_recording_cleanly(tiny_cam, tmp_path, monkeypatch):
 
 @pytest.mark.slow  # over 15 s measured on 2 cores
 def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
-    write_clip(tmp_path / "long.mp4", frames=300, fps=30)
+    write_clip(tmp_path / "long.mp4", frames=1200, fps=30)  # still writing while the second run loads
     write_clip(tmp_path / "short.mp4", frames=7, fps=30)
     (tmp_path / "race").mkdir()
     first = start("video", "long.mp4", "-o", "race/same.mp4", cwd=tmp_path)
@@ -297,8 +297,8 @@ def test_two_runs_writing_the_same_output_lose_nothing(tmp_path):
     # result went, and it is there.
     message = "race/same.mp4 appeared while this run was writing it"
     assert (message in err) != (message in second.stderr), err + second.stderr  # exactly one run lost
-    loser, winner = (300, 7) if message in err else (7, 300)
-    assert "race/same-2.mp4" in (err if loser == 300 else second.stderr)
+    loser, winner = (1200, 7) if message in err else (7, 1200)
+    assert "race/same-2.mp4" in (err if loser == 1200 else second.stderr)
     assert count_frames(tmp_path / "race" / "same.mp4") == winner
     assert count_frames(tmp_path / "race" / "same-2.mp4") == loser
     assert sorted(p.name for p in (tmp_path / "race").iterdir()) == ["same-2.mp4", "same.mp4"]  # no .part left

@@ -97,7 +97,7 @@ def test_results_table_of_a_local_run(clips, local_run):
     table = pd.read_parquet(clips / "local.parquet")
     assert_one_row_per_frame(table, {"cat.mp4": 60, "pan.mp4": 37})
     assert list(table.columns) == ["video", "frame", "t", "class", "label", "score", "peak_x", "peak_y",
-                                   "top_classes", "top_labels", "top_scores", "method", "stability"]
+                                   "top_classes", "top_labels", "top_scores", "method", "runtime", "stability"]
     cat = table[table["video"] == "cat.mp4"].sort_values("frame")
     assert np.allclose(cat["t"], np.arange(60) / 12, atol=1e-3)
     assert (cat["top_classes"].map(len) == 5).all() and (cat["method"] == "gradcam").all()
