@@ -25,6 +25,10 @@ forward pass and each transformer method at batch 1 and 8. Goal: the default met
 most 1.6x the forward pass at batch 1.
 
     python scripts/bench_engine.py --vit [--rounds 9]
+
+``--runtimes`` measures the same explainer on the TensorFlow engine and on LiteRT (``--runtime``):
+
+    python scripts/bench_engine.py --runtimes --models efficientnet_lite0 mobilenet_v2 resnet50 [--rounds 9]
 """
 
 from __future__ import annotations
@@ -167,6 +171,37 @@ def bench_vit(rounds: int, methods: list[str]) -> None:
               f"{eight / (ms['forward b=8'] / 8):.2f} |", flush=True)
 
 
+def bench_runtimes(names: list[str], rounds: int) -> None:
+    """``--runtimes``: the same explainer on the TensorFlow engine and on LiteRT (2 and 1 threads),
+    round-robin on the photo, batch 1 and 8 (LiteRT runs a batch frame by frame); median ms per frame."""
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.jobs.engine_spec import runtime_cache
+
+    print("| model | TF b=1 | LiteRT 2 thr b=1 | LiteRT 1 thr b=1 | TF b=8 | LiteRT 2 thr b=8 | speed-up b=1 | "
+          "speed-up b=8 |")
+    print("|---|---|---|---|---|---|---|---|")
+    photo = builtin_image("chelsea")
+    for name in names:
+        weights = "imagenet" if name.startswith("efficientnet") else None
+        cam = GradCAM(load_model(name, weights=weights))
+        runners = {"tf": cam, "lite2": choose_runtime(cam, "litert", runtime_cache(), threads=2),
+                   "lite1": choose_runtime(cam, "litert", runtime_cache(), threads=1)}
+        inputs = {key: runner.model.preprocess(photo) for key, runner in runners.items()}
+        samples: dict[str, list[float]] = {f"{k}{b}": [] for k in runners for b in (1, 8)}
+        for _ in range(rounds):
+            for key, runner in runners.items():
+                for batch in (1, 8):
+                    x = np.repeat(inputs[key], batch, axis=0)
+                    targets = np.full((batch, 1), -1, np.int32)
+                    runner.explain(x, targets)  # the first call of each shape is not timed
+                    median_ms(lambda: runner.explain(x, targets), samples[f"{key}{batch}"])
+                    samples[f"{key}{batch}"][-1] /= batch
+        ms = {k: statistics.median(v) for k, v in samples.items()}
+        print(f"| {name} ({weights or 'random'}) | {ms['tf1']:.1f} | {ms['lite21']:.1f} | {ms['lite11']:.1f} | "
+              f"{ms['tf8']:.1f} | {ms['lite28']:.1f} | {ms['tf1'] / ms['lite21']:.2f}x | "
+              f"{ms['tf8'] / ms['lite28']:.2f}x |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", nargs="+", default=["efficientnet_lite0", "xception"])
@@ -176,12 +211,17 @@ def main() -> None:
     parser.add_argument("--methods", action="store_true", help="measure the CAM family instead")
     parser.add_argument("--score-limits", type=int, nargs="+", default=[8, 16, 32, 64, 128, 0],
                         help="Score-CAM channel limits to measure (0: every channel)")
+    parser.add_argument("--runtimes", action="store_true",
+                        help="TensorFlow vs LiteRT (--runtime), e.g. --models efficientnet_lite0 mobilenet_v2 resnet50")
     parser.add_argument("--vit", action="store_true", help="ViT-Ti/16: the transformer methods beside the forward")
     parser.add_argument("--vit-methods", nargs="+", default=["rollout", "relevance", "gradcam", "layercam"])
     args = parser.parse_args()
     tf.config.threading.set_intra_op_parallelism_threads(args.intra_op)
     tf.config.threading.set_inter_op_parallelism_threads(args.inter_op)
     warnings.simplefilter("ignore")  # the example warns about its input structure on Keras 3
+    if args.runtimes:
+        bench_runtimes(args.models, args.rounds)
+        return
     if args.vit:
         bench_vit(args.rounds, args.vit_methods)
         return

@@ -13,6 +13,10 @@ A new entry is checked against the engine on a real photo before it is used (the
 truncated or foreign file is rebuilt, never trusted. Entries are written under a temporary name
 and renamed into place (atomic), and made under a file lock: two processes wanting the same
 entry convert it once, the second one reads it.
+
+LiteRT's threads: every core (``os.cpu_count()``, the interpreter's default here). Measured on 2
+cores, 2 threads beat 1 in live mode too, beside the display and capture threads (Lite0: 10.3 vs
+14.9 ms per heatmap, the same CPU per shown frame; README, "Runtimes").
 """
 
 from __future__ import annotations
