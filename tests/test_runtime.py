@@ -46,13 +46,13 @@ def test_litert_matches_tensorflow_for_every_exportable_method_on_a_seeded_model
         np.testing.assert_allclose(theirs.probabilities, ours.probabilities, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ("gradcam", "gradcam++", "layercam"))
+@pytest.mark.parametrize("method", EXPORTABLE_CNN)
 @pytest.mark.slow  # converts the offline model or starts two processes
 def test_litert_matches_tensorflow_on_the_offline_model(method, lite0, cache, photos):
     from stream_cam.engine.methods import build_method
     from stream_cam.engine.runtime import choose_runtime
 
-    cam = build_method(method, lite0)
+    cam = build_method(method, lite0, score_channels=8)
     fast = choose_runtime(cam, "auto", cache)
     assert fast.runtime == "litert"
     for name in ("chelsea", "coffee", "rocket"):
