@@ -47,6 +47,7 @@ class Explanation:
     method: str = ""  # the CAM method that made the heatmap
     trust: float | None = None  # share of the class's probability left with only the hottest 20% shown
     runtime: str = ""  # what ran the explainer: "tensorflow" or "litert"
+    device: str = ""  # where: "cpu" or "gpu:N"
 
     @property
     def score(self) -> float | None:

@@ -13,7 +13,7 @@ from stream_cam.errors import InputError
 
 pytestmark = pytest.mark.unit
 
-FRACTIONS = {"--alpha": "0.7", "--smooth": "0.3"}
+VALUES = {"--alpha": "0.7", "--smooth": "0.3", "--device": "gpu:1"}  # where "2" is not a value
 REQUIRED = {"video": ["in.mp4", "-o", "out.mp4"], "export": ["-o", "x.tflite"]}
 
 
@@ -25,7 +25,7 @@ def _argv(flag_name: str, options: dict) -> list[str]:
         return [flag_name, list(options["choices"])[-1]]
     if options.get("nargs") == "?":
         return [flag_name]
-    return [flag_name, FRACTIONS.get(flag_name, "2")]  # no flag defaults to 2 (or to these)
+    return [flag_name, VALUES.get(flag_name, "2")]  # no flag defaults to 2 (or to these)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

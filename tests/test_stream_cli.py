@@ -101,9 +101,10 @@ def test_live_log_matches_the_issue_format(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
     assert records and all(len(r["top"]) == 3 for r in records)
     first = records[0]
-    assert set(first) == {"frame", "stream", "heatmap_frame", "method", "runtime", "stability", "trust", "t", "wall",
-                          "top", "explained", "ms"}
-    assert {r["runtime"] for r in records} == {"litert"}  # on a CPU the default model runs on LiteRT
+    assert set(first) == {"frame", "stream", "heatmap_frame", "method", "runtime", "device", "stability", "trust", "t",
+                          "wall", "top", "explained", "ms"}
+    # On a CPU the default model runs on LiteRT, on the CPU.
+    assert {(r["runtime"], r["device"]) for r in records} == {("litert", "cpu")}
     assert set(first["explained"]) == {"index", "label", "score", "peak_xy"}
     assert set(first["ms"]) == {"capture", "engine", "render", "write"}
 

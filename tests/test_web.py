@@ -101,8 +101,9 @@ def test_page_in_headless_chromium(demo_server, tmp_path):
             page.screenshot(path=str(tmp_path / "page.png"))
             assert page.locator("#error").inner_text() == ""
             # The page says what runs the explainer (on this CPU, LiteRT by default).
-            assert json.loads(get(base + "state", auth)[1])["runtime"] == "litert"
-            assert "litert" in page.locator("#stats").inner_text()
+            state = json.loads(get(base + "state", auth)[1])
+            assert (state["runtime"], state["device"]) == ("litert", "cpu")
+            assert "litert on cpu" in page.locator("#stats").inner_text()
             # Alpha through the page changes the next frames.
             page.locator("#alpha").fill("1")
             page.wait_for_function("() => document.getElementById('alpha-value').textContent === '1.00'")

@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 import pytest
 
-from helpers import start, wait_for_lines, write_clip
+from helpers import start, wait_for_lines, wait_until, write_clip
 from stream_cam.sources.readers import count_frames
 
 pytestmark = pytest.mark.gui  # deselect with -m "not gui" where there is no Xvfb
@@ -86,9 +86,14 @@ def test_window_keys_hud_and_heatmap(display, tmp_path):
         wait_for_lines(log, 8, proc)
 
         # What a person sees: the HUD (yellow highlighted class, dark panel) and a jet heatmap.
-        shot = screenshot(display, tmp_path / "window.png")
-        content = shot[(shot.sum(axis=2) > 0).any(axis=1)][:, (shot.sum(axis=2) > 0).any(axis=0)]
-        assert content.shape[0] >= 100 and content.shape[1] >= 150, "no window on screen"
+        xdotool(display, "search", "--sync", "--onlyvisible", "--name", "stream_cam")  # the window is mapped
+
+        def drawn() -> tuple[np.ndarray] | None:  # the window's pixels once it has drawn a frame
+            shot = screenshot(display, tmp_path / "window.png")
+            content = shot[(shot.sum(axis=2) > 0).any(axis=1)][:, (shot.sum(axis=2) > 0).any(axis=0)]
+            return (content,) if content.shape[0] >= 100 and content.shape[1] >= 150 else None
+
+        (content,) = wait_until(drawn, 30, "a window on screen")
         b, g, r = (content[..., i].astype(int) for i in range(3))
         yellow = (r > 220) & (g > 180) & (b < 60)
         assert yellow.sum() > 30, "the HUD's highlighted class is missing"

@@ -12,6 +12,8 @@ from typing import Any, Callable, Mapping
 
 from .. import defaults
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
+from ..jobs.ray_cluster import check_gpus_per_worker
+from ..engine.device import DEFAULT_DEVICE, check_gpu_memory, parse_device
 from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_METHOD, DEFAULT_RUNTIME, DEFAULT_SCORE_CHANNELS, METHOD_NAMES, RUNTIMES
 from ..errors import InputError
@@ -26,7 +28,7 @@ from ..models.preprocessing import SCALINGS
 from ..models.registry import DEFAULT_MODEL, MODEL_NAMES
 from ..sources.cameras import BACKENDS as CAMERA_BACKENDS
 
-COMMANDS = ("image", "live", "video", "demo", "evaluate", "export", "cameras")
+COMMANDS = ("image", "live", "video", "demo", "evaluate", "export", "cameras", "info")
 EXPLAINING = frozenset({"image", "live", "video", "demo"})  # the commands that draw heatmaps
 MODEL_USERS = EXPLAINING | {"evaluate", "export"}
 REAL_TIME = frozenset({"live", "demo"})
@@ -97,10 +99,10 @@ FLAGS: tuple[Flag, ...] = (
                    "help": "the file to write (a new folder for --format savedmodel)"}}),
     flag("--explain-top", on={"image"}, type=count(MAX_EXPLAIN_TOP, "--explain-top"), default=1,
          help="without --class: explain the N most likely classes (default 1)"),
-    flag("--json", on={"image", "evaluate", "cameras"}, action="store_true", per_command={
+    flag("--json", on={"image", "evaluate", "cameras", "info"}, action="store_true", per_command={
         "image": {"help": "print one JSON object per image on stdout"},
         "evaluate": {"help": "one JSON object per method on stdout"},
-        "cameras": {"help": "a JSON list on stdout"}}),
+        "cameras": {"help": "a JSON list on stdout"}, "info": {"help": "one JSON object on stdout"}}),
     flag("--source", on={"live"}, dest="sources", action="append", metavar="SOURCE",
          help="camera index, /dev/videoN, rtsp:// or http:// URL, or a video file played at its own speed "
               "(default: camera 0); repeat for up to 8 sources, shown as a mosaic (Tab selects)"),
@@ -144,6 +146,8 @@ FLAGS: tuple[Flag, ...] = (
               "'ray start --head') or 'auto', an existing cluster"),
     flag("--workers", on={"video"}, group="cluster", type=count(100_000, "--workers"),
          help="--ray: engine workers (default: one per CPU of the cluster)"),
+    flag("--gpus-per-worker", on={"video"}, group="cluster", type=check_type(check_gpus_per_worker), metavar="F",
+         help="--ray: each worker an actor with F GPUs (fractions share one, e.g. 0.5) running the engine there"),
     flag("--chunk", on={"video"}, group="cluster", type=count(10**7, "--chunk"),
          help=f"--ray: frames per chunk of a video (default {DEFAULT_CHUNK}, more when --smooth needs a longer "
               "warm-up)"),
@@ -211,6 +215,12 @@ FLAGS: tuple[Flag, ...] = (
     flag("--runtime", on=EXPLAINING | {"evaluate"}, group="model", choices=RUNTIMES, default=DEFAULT_RUNTIME,
          help="what runs the explainer: auto (default: LiteRT on a CPU when the model and method allow, converted "
               "once and cached; else TensorFlow), tensorflow, or litert"),
+    flag("--device", on=MODEL_USERS, group="model", type=check_type(parse_device), default=DEFAULT_DEVICE,
+         metavar="auto|cpu|gpu|gpu:N",
+         help="where TensorFlow runs the engine: auto (default: the first GPU it sees, else the CPU), cpu, gpu, or "
+              "gpu:N; on a GPU the engine is TensorFlow's, on a CPU LiteRT's by default (--runtime)"),
+    flag("--gpu-memory", on=MODEL_USERS, group="model", type=check_type(check_gpu_memory), metavar="MB",
+         help="cap the GPU memory TensorFlow may take (default: it grows as needed, never all at once)"),
     # -- explanation ----------------------------------------------------------------------------
     flag("--class", on=EXPLAINING, group="render", dest="classes", action="append", default=[],
          metavar="NAME_OR_INDEX", help="class to explain, e.g. 285 or 'Egyptian cat'; repeat for several"),

@@ -192,9 +192,19 @@ def run_cameras(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_info(args: argparse.Namespace) -> int:
+    import json
+
+    from ..jobs.info import info_lines, machine_info
+
+    info = machine_info()
+    print(json.dumps(info) if args.json else "\n".join(info_lines(info)), flush=True)
+    return EXIT_OK
+
+
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "cameras":  # needs no model
-        return run_cameras(args)
+    if args.command in ("cameras", "info"):  # need no model
+        return run_cameras(args) if args.command == "cameras" else run_info(args)
     # 1. Every check that needs no model: bad input is refused in well under a second.
     plan = make_plan(args)
     if plan.cluster is not None:  # the workers load the model; this process needs no TensorFlow

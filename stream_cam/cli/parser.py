@@ -92,6 +92,10 @@ def build_parser() -> OneLineParser:
         "cameras": ("list the cameras this machine has",
                     "The cameras here: /dev/videoN with their names and, where v4l2-ctl can tell, their formats, "
                     "sizes and rates (elsewhere: the indices that open). An empty list is a normal answer.", {}),
+        "info": ("what this machine offers: versions, devices, GPU, runtime, cameras",
+                 "Versions (stream_cam, TensorFlow and the CUDA/cuDNN it was built for, Keras, OpenCV, LiteRT, PyAV, "
+                 "Ray, keras-hub), the devices TensorFlow sees and whether a GPU is usable, the runtime that "
+                 "explains by default, the extras installed and the cameras found.", {}),
     }
     for name in COMMANDS:
         summary, description, extra = descriptions[name]

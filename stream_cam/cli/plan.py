@@ -72,6 +72,7 @@ def resolve_classes(plan: Plan, labels: list[str]) -> None:
 
 def _check_model(args: argparse.Namespace) -> list[str] | None:
     check_model_name(args.model)
+    _check_device(args)
     if is_tflite(args.model):
         return _check_tflite(args)
     if not installed("tensorflow"):
@@ -89,6 +90,21 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     if args.labels is not None:
         return read_label_file(args.labels)
     return builtin_labels(args.model)
+
+
+def _check_device(args: argparse.Namespace) -> None:
+    """--device and --gpu-memory with what cannot use a GPU, refused before TensorFlow loads."""
+    device, memory = str(args.device), args.gpu_memory
+    if memory is not None and device == "cpu":
+        raise InputError("--gpu-memory caps a GPU's memory; it does not apply to --device cpu")
+    if not device.startswith("gpu") and memory is None:
+        return
+    asked = f"--device {device}" if device.startswith("gpu") else "--gpu-memory"
+    if is_tflite(args.model):
+        raise InputError(f"{asked}: a .tflite file runs on LiteRT, on the CPU; give the model it was exported "
+                         "from to run on a GPU")
+    if getattr(args, "runtime", None) == "litert":
+        raise InputError(f"{asked}: --runtime litert runs on the CPU; use --runtime tensorflow (or auto) on a GPU")
 
 
 def _check_runtime(args: argparse.Namespace) -> None:
@@ -230,9 +246,14 @@ def _plan_video(args: argparse.Namespace, classes: list[int], address: Address |
 def _ray_options(args: argparse.Namespace, classes: list[int]) -> Any:
     """--ray and its flags: Ray installed, and nothing asked that only a local run can do."""
     if args.ray is None:
-        if args.workers is not None or args.chunk is not None:
-            raise InputError("--workers and --chunk go with --ray")
+        if args.workers is not None or args.chunk is not None or args.gpus_per_worker is not None:
+            raise InputError("--workers, --chunk and --gpus-per-worker go with --ray")
         return None
+    if args.gpus_per_worker is not None and str(args.device) == "cpu":
+        raise InputError("--gpus-per-worker puts the workers on GPUs; leave out --device cpu")
+    if str(args.device).startswith("gpu") and args.gpus_per_worker is None:
+        raise InputError(f"--device {args.device} with --ray: Ray gives workers a GPU only when asked; add "
+                         "--gpus-per-worker F (e.g. 1, or 0.5 to share one)")
     from ..jobs.ray_cluster import check_ray_available
     from ..jobs.ray_video import RayOptions
 
@@ -243,7 +264,7 @@ def _ray_options(args: argparse.Namespace, classes: list[int]) -> Any:
         raise InputError("--log writes a local run's JSON lines; with --ray use --results FILE.parquet")
     if args.classes and not classes:
         raise InputError("with --ray, give --class as class indices or give --labels: the driver loads no model")
-    return RayOptions(address=args.ray, workers=args.workers, chunk=args.chunk)
+    return RayOptions(address=args.ray, workers=args.workers, chunk=args.chunk, gpus_per_worker=args.gpus_per_worker)
 
 
 def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:

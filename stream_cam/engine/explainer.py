@@ -76,6 +76,8 @@ class Explains(Protocol):
     def methods(self) -> tuple[str, ...]: ...
     @property
     def runtime(self) -> str: ...  # what runs it: "tensorflow" or "litert"
+    @property
+    def device(self) -> str: ...  # where: "cpu" or "gpu:N"
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult: ...
 
@@ -97,6 +99,7 @@ class Explainer:
     method_name: str = "gradcam"
     methods: tuple[str, ...] = METHOD_NAMES  # what a live view may switch to
     runtime: str = "tensorflow"
+    device: str = "cpu"  # the TensorFlow engine's device is set where it is built (engine/device.py)
 
     def explain(self, images: np.ndarray, targets: np.ndarray) -> CAMResult:
         raise NotImplementedError

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterator
 import numpy as np
 
 from .. import __version__
+from ..defaults import cache_folder as default_cache_folder
 from ..errors import ModelError
 from .explainer import Explains
 from .gradcam import CAM
@@ -41,22 +42,13 @@ from .registry import METHOD_INFO, RUNTIMES
 
 log = logging.getLogger(__name__)
 
-CACHE_ENV = "STREAM_CAM_CACHE"
 MAX_MAP_DIFFERENCE = 1e-3  # a converted explainer further than this from the engine is not used
-
-
-def default_cache_folder() -> Path:
-    """``$STREAM_CAM_CACHE``, else ``$XDG_CACHE_HOME/stream_cam``, else ``~/.cache/stream_cam``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "stream_cam"
 
 
 def gpu_visible() -> bool:
     import tensorflow as tf
 
-    return bool(tf.config.list_physical_devices("GPU"))
+    return bool(tf.config.get_visible_devices("GPU"))  # --device cpu hides them
 
 
 def why_not_litert(cam: CAM) -> str:

@@ -180,7 +180,7 @@ class StreamExplainer:
             heat, smoothed = stream.smoother(result.heatmaps[i, 0], index, frame.image)
             top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
             explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed, self.cam.method_name,
-                                            trust, self.cam.runtime))
+                                            trust, self.cam.runtime, self.cam.device))
         return explanations
 
     def _hottest_only(self, image: np.ndarray, heat: np.ndarray) -> np.ndarray:

@@ -30,13 +30,16 @@ class EngineSpec:
     xla: bool = False
     runtime: str = DEFAULT_RUNTIME  # auto | tensorflow | litert (engine/runtime.py)
     maps: int = 1  # classes explained per frame (top-k's K): a LiteRT form gives them in one call
+    device: str = "auto"  # auto | cpu | gpu | gpu:N (engine/device.py)
+    gpu_memory: int | None = None  # MB: a hard cap on the GPU's memory (default: it grows as needed)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
         maps = len(getattr(args, "classes", []) or []) or getattr(args, "explain_top", 1)
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
                    labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
-                   xla=args.xla, runtime=getattr(args, "runtime", "tensorflow"), maps=maps)  # export: the engine itself
+                   xla=args.xla, runtime=getattr(args, "runtime", "tensorflow"), maps=maps,  # export: the engine
+                   device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None))
 
     @property
     def needs_tensorflow(self) -> bool:
@@ -50,15 +53,21 @@ class EngineSpec:
             from ..engine.litert import LiteRTExplainer
 
             return LiteRTExplainer(self.model, threads)
+        import tensorflow as tf
+
+        from ..engine.device import configure_devices, parse_device
         from ..engine.methods import build_method
         from ..engine.runtime import choose_runtime
         from ..models.loader import load_model
 
+        # The device and its memory policy first: TensorFlow allows neither once it has placed anything.
+        device = configure_devices(tf.config, parse_device(self.device), self.gpu_memory)
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
                            preprocessing=self.preprocess, labels=self.labels)
         cam = build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
                            score_channels=self.score_channels)
+        cam.device = device
         return choose_runtime(cam, self.runtime, runtime_cache(), self.maps, threads)
 
 

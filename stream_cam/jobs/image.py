@@ -68,6 +68,7 @@ class ImageReport:
     outputs: list[str] = field(default_factory=list)
     method: str = ""  # the Explainer method that made the heatmaps
     runtime: str = ""  # what ran it: tensorflow or litert
+    device: str = ""  # where: cpu or gpu:N
 
 
 def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -> list[list[Path]]:
@@ -116,7 +117,8 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
         result = cam(rgb, top_k=options.explain_top)
     probabilities = result.probabilities[0]
     model = cam.model
-    report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name, runtime=cam.runtime)
+    report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name, runtime=cam.runtime,
+                         device=cam.device)
     for index in result.top_indices(options.top_k)[0]:
         report.top.append(_entry(model.label(int(index)), int(index), probabilities))
     bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)

@@ -222,6 +222,7 @@ class LiveRun:
                 raise InputError(f"this model does not offer {name!r}")
             method = build_method(name, engine.model, jit_compile=engine.jit_compile,
                                   score_channels=self.options.score_channels)
+            method.device = engine.device
             # On LiteRT when it has the method's form, else on TensorFlow:
             convert = base.convert if isinstance(base, LiteRTExplainer) else None
             built = convert(method) if convert is not None else method

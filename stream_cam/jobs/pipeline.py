@@ -87,7 +87,7 @@ class FramePipeline:
         start = time.perf_counter()
         hud = view.hud
         hud.set_classes(explanation.top, explanation.class_index, self.label)
-        hud.method, hud.runtime = explanation.method, explanation.runtime
+        hud.method, hud.runtime, hud.device = explanation.method, explanation.runtime, explanation.device
         if look.time_code:
             hud.time_code = frame.timestamp
         image = render_frame(frame.image, heatmap, look.alpha, look.colormap, hud if look.hud else None, look.keys,
@@ -125,4 +125,4 @@ class FramePipeline:
                          explained={"index": explanation.class_index, "label": view.hud.explained_label,
                                     "score": None if score is None else round(score, 4)},
                          alpha=look.alpha, colormap=look.colormap, source=view.hud.source, method=explanation.method,
-                         runtime=explanation.runtime, **live)
+                         runtime=explanation.runtime, device=explanation.device, **live)

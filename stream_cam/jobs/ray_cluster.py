@@ -22,6 +22,34 @@ RAY_MISSING = 'the Ray scale-out needs Ray: pip install "stream-cam[ray]" (or pi
 LOCAL = "local"  # --ray without an address
 
 
+def check_gpus_per_worker(text: str | float) -> float:
+    """``--gpus-per-worker``: a number of GPUs above 0; a fraction shares one GPU between workers."""
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"--gpus-per-worker {text}: give a number of GPUs, e.g. 1 or 0.5") from None
+    if not 0 < value <= 64:
+        raise InputError(f"--gpus-per-worker {text}: give more than 0 and at most 64 GPUs per worker")
+    return value
+
+
+def actor_resources(ray: Any, workers: int | None, gpus_per_worker: float | None) -> tuple[int, float]:
+    """How many workers, and the GPUs each asks Ray for: one worker per CPU of the cluster, or with
+    ``--gpus-per-worker`` as many as its GPUs hold (and its CPUs allow). A cluster without the GPUs
+    is refused before any worker starts."""
+    resources = ray.cluster_resources()
+    cpus = max(1, int(resources.get("CPU", 1)))
+    if gpus_per_worker is None:
+        return workers or cpus, 0.0
+    have = resources.get("GPU", 0)
+    if have < gpus_per_worker:
+        said = f"{have:g} GPUs" if have else "no GPU"
+        raise InputError(f"--gpus-per-worker {gpus_per_worker:g}: the Ray cluster has {said} (and "
+                         f"{resources.get('CPU', 0):g} CPUs); leave --gpus-per-worker out to run the workers on "
+                         "CPUs, or start the cluster's nodes with their GPUs")
+    return workers or max(1, min(cpus, int(have / gpus_per_worker + 1e-9))), gpus_per_worker
+
+
 def check_ray_available() -> None:
     if not installed("ray"):
         raise InputError(RAY_MISSING)

@@ -10,9 +10,9 @@ The data path:
   so the progress bar moves as the workers work and no chunk is held whole anywhere.
 - The driver writes the packets in frame order into one output per input, with the local
   command's writer: same frame count, size, fps and codec. The driver needs no TensorFlow.
-- A worker that dies has the rest of its chunk run again on a restarted worker: the packets
-  already received are kept, so every frame lands exactly once. An input that cannot be read
-  fails alone. Ctrl-C stops the workers; no partial video gets a final name.
+- A worker that dies has the rest of its chunk run again on a restarted worker: the packets already
+  received are kept, so every frame lands exactly once. An input that cannot be read fails alone.
+  Ctrl-C stops the workers; no partial video gets a final name. ``--gpus-per-worker``: GPU actors.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import logging
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -32,7 +32,7 @@ from ..sinks.video import VideoSink
 from ..sources.readers import VideoInfo
 from .chunks import Chunk, plan_chunks, warmup_frames
 from .engine_spec import EngineSpec
-from .ray_cluster import LOCAL, cause_of, check_ray_available, connect
+from .ray_cluster import LOCAL, cause_of, actor_resources, check_ray_available, connect
 from .ray_worker import ChunkFailed, ChunkWorker, Packet
 from .signals import StopSignals
 from .video import VideoOptions, VideoResult, VideoRun, progress_bar
@@ -47,8 +47,9 @@ WAIT_S = 0.5  # how often the driver looks at Ctrl-C while it waits for packets
 @dataclass(frozen=True)
 class RayOptions:
     address: str = LOCAL  # "local", "auto", HOST:PORT or ray://HOST:PORT
-    workers: int | None = None  # default: one per CPU of the cluster
+    workers: int | None = None  # default: one per CPU of the cluster (per GPU share with gpus_per_worker)
     chunk: int | None = None  # frames per chunk (default: chunks.DEFAULT_CHUNK)
+    gpus_per_worker: float | None = None  # each worker an actor with this many GPUs, its engine on one
 
 
 @dataclass
@@ -92,13 +93,13 @@ class RayJob:
     def __init__(self, ray: Any, spec: EngineSpec, options: VideoOptions, cluster: RayOptions,
                  videos: list[_Video], table: ResultsTable | None, stop: StopSignals) -> None:
         self.ray, self.options, self.videos, self.table, self.stop = ray, options, videos, table, stop
-        count = cluster.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
-        actor = ray.remote(ChunkWorker).options(num_cpus=1, max_restarts=MAX_ATTEMPTS, max_task_retries=0)
+        count, gpus = actor_resources(ray, cluster.workers, cluster.gpus_per_worker)
+        spec = replace(spec, device="gpu") if gpus else spec  # Ray gives each actor its GPUs (CUDA_VISIBLE_DEVICES)
+        actor = ray.remote(ChunkWorker).options(num_cpus=1, num_gpus=gpus, max_restarts=MAX_ATTEMPTS, max_task_retries=0)
         started = time.perf_counter()
         self.workers = [actor.remote(spec, options, 1) for _ in range(count)]
         self._check_workers()
-        self.ready_s = time.perf_counter() - started
-        self.idle = deque(self.workers)
+        self.ready_s, self.idle = time.perf_counter() - started, deque(self.workers)
         self.active: dict[Any, _Task] = {}  # a running chunk's packet stream -> its task
         self.reviving: dict[Any, Any] = {}  # a ping answered once a restarted worker is back -> the worker
         self.states: dict[Chunk, _ChunkState] = {}
@@ -146,8 +147,7 @@ class RayJob:
         warmup = chunk.warmup if task.start == chunk.start else min(
             warmup_frames(self.options.smooth, self.options.batch), task.start)
         video = self.videos[chunk.video]
-        task.worker = self.idle.popleft()
-        # The worker may run elsewhere (another node, another folder): it gets the absolute path.
+        task.worker = self.idle.popleft()  # it may run elsewhere (another node, folder): it gets the absolute path
         generator = task.worker.explain.remote(str(Path(video.spec).resolve()), video.spec,
                                                Chunk(chunk.video, task.start, chunk.stop, warmup))
         self.active[generator] = task

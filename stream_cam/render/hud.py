@@ -33,6 +33,7 @@ class HudState:
     source: str = ""
     method: str = ""  # the CAM method, shown when it is not plain Grad-CAM
     runtime: str = ""  # what runs the explainer (tensorflow, litert)
+    device: str = ""  # where it runs (cpu, gpu:N)
     trust: float | None = None  # the trust meter (--trust): drawn as a small gauge
     recording: bool = False
     paused: bool = False
@@ -157,7 +158,8 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
     clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
-    parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else "", state.runtime]
+    parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else "",
+             f"{state.runtime} {state.device}".strip()]
     if state.paused:
         parts.append("PAUSED")
     status_message = state.current_status()

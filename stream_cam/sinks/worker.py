@@ -84,6 +84,7 @@ def frame_record(item: Annotated, label: Callable[[int], str]) -> dict:
         "heatmap_frame": e.frame.index,  # the frame the shown heatmap was computed on (<= frame)
         "method": e.method,
         "runtime": e.runtime,
+        "device": e.device,
         "stability": None if item.stability is None else round(item.stability, 4),
         "trust": None if e.trust is None else round(e.trust, 4),
         "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival

@@ -32,6 +32,7 @@ class ViewState:
     stream: int = 0  # which source
     method: str = ""  # the CAM method of the heatmap shown
     runtime: str = ""  # what ran it: tensorflow or litert
+    device: str = ""  # where: cpu or gpu:N
     methods: list[str] = field(default_factory=list)  # what the model offers (an exported file: one); [] = all
     heatmap_frame: int | None = None  # the frame the shown heatmap was computed on
 

@@ -83,7 +83,7 @@ function render(next) {
   const age = state.heatmap_frame != null && state.frame != null ? state.frame - state.heatmap_frame : 0;
   $("stats").textContent = `${fps} fps · ${latency} ms latency · frame ${state.frame ?? "–"}` +
                            (age > 0 ? ` (heatmap ${age} old)` : "") + ` · ${state.source || ""}` +
-                           (state.runtime ? ` · ${state.runtime}` : "") +
+                           (state.runtime ? ` · ${state.runtime}` : "") + (state.device ? ` on ${state.device}` : "") +
                            (state.status ? ` · ${state.status}` : "");
   if (document.activeElement !== $("alpha")) $("alpha").value = state.alpha;
   $("alpha-value").textContent = Number(state.alpha ?? 0).toFixed(2);
