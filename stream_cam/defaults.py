@@ -8,6 +8,8 @@ from pathlib import Path
 
 ALPHA = 0.4  # the heatmap's weight in the blend (the keras.io example's value)
 COLORMAP = "jet"  # the keras.io example's colormap
+RENDERS = ("auto", "host", "device")  # --render: where the heatmap is drawn (jobs/pipeline.py)
+RENDER = "auto"  # the device (in the compiled graph) on a GPU; the host (OpenCV) on a CPU, measured faster there
 MOTION = "shift"  # how a stale live heatmap is moved; measured best: README, "Motion compensation"
 
 CACHE_ENV = "STREAM_CAM_CACHE"  # where converted runtimes are kept, when set

@@ -256,7 +256,7 @@ def test_ctrl_c_cancels_and_leaves_no_partial_file(cluster, tmp_path):
 # -- refusals, before anything starts ------------------------------------------------------------
 
 @pytest.mark.parametrize("extra, fragment", [
-    (["--workers", "2"], "--workers and --chunk go with --ray"),
+    (["--workers", "2"], "--workers, --chunk and --gpus-per-worker go with --ray"),
     (["--ray", "--log", "x.jsonl"], "--results FILE.parquet"),
     (["--ray", "--serve", f"127.0.0.1:{free_port()}"], "leave it out with --ray"),
     (["--results", "r.csv"], "name it r.parquet"),

@@ -230,6 +230,10 @@ FLAGS: tuple[Flag, ...] = (
          help=f"heatmap weight, 0..1 (default {defaults.ALPHA})"),
     flag("--colormap", on=EXPLAINING, group="render", default=defaults.COLORMAP,
          help=f"any matplotlib colormap (default {defaults.COLORMAP})"),
+    flag("--render", on=EXPLAINING, group="render", choices=defaults.RENDERS, default=defaults.RENDER,
+         help="where the frame is resized, explained, coloured and blended: device (one compiled TensorFlow call "
+              "returns the drawn frame; the HUD's text is drawn on the host), host (OpenCV), or auto (default: "
+              "device on a GPU, host on a CPU, where it measured faster)"),
 )
 
 

@@ -111,6 +111,8 @@ def _check_runtime(args: argparse.Namespace) -> None:
     """--runtime litert with what only TensorFlow runs, refused before TensorFlow loads."""
     if getattr(args, "runtime", None) != "litert":
         return
+    if getattr(args, "render", None) == "device":
+        raise InputError("--render device draws inside the TensorFlow engine's graph; leave out --runtime litert")
     method = getattr(args, "method", None)
     if method is not None and not METHOD_INFO[method].exportable:
         raise InputError(f"--runtime litert: LiteRT has no form of {method} (it needs an SVD); "
@@ -128,6 +130,9 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
         raise InputError("evaluate scores methods with TensorFlow; give it the model the .tflite file was exported from")
     if getattr(args, "runtime", "auto") == "tensorflow":
         raise InputError("--runtime tensorflow: a .tflite file runs on LiteRT; give the model it was exported from")
+    if getattr(args, "render", None) == "device":
+        raise InputError("--render device draws inside the TensorFlow engine's graph; a .tflite file runs on LiteRT: "
+                         "give the model it was exported from")
     try:
         info = read_description(args.model)
     except ModelError as exc:
@@ -178,7 +183,7 @@ def _serve_address(args: argparse.Namespace) -> Address | None:
 def _stream_values(args: argparse.Namespace, classes: list[int], address: Address | None) -> dict:
     return dict(alpha=args.alpha, colormap=args.colormap, top_k=args.top_k, classes=classes, smooth=args.smooth,
                 log=args.log, codec=args.codec, overwrite=args.overwrite, serve=address, token=args.token,
-                allow_hosts=tuple(getattr(args, "allow_host", ()) or ()))
+                allow_hosts=tuple(getattr(args, "allow_host", ()) or ()), render=args.render)
 
 
 def _plan_image(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
@@ -186,7 +191,7 @@ def _plan_image(args: argparse.Namespace, classes: list[int], address: Address |
         check_image_spec(spec)
     options = ImageOptions(classes=classes, explain_top=args.explain_top, top_k=args.top_k, alpha=args.alpha,
                            colormap=args.colormap, output=args.output, overwrite=args.overwrite, as_json=args.json,
-                           inputs=list(args.paths), class_count=len(args.classes))
+                           inputs=list(args.paths), class_count=len(args.classes), render=args.render)
     options.validate()
     image_output_paths(options.inputs, options.per_image, options)
     return Plan("image", options, None, [])

@@ -91,7 +91,7 @@ class DeviceRenderer:
         import tensorflow as tf
 
         self._tf = tf
-        self._functions: dict[tuple[int, int], Any] = {}
+        self._functions: dict[tuple[int, ...], Any] = {}
 
     def blend_graph(self, frames: Any, heatmaps: Any, lut: Any, alpha: Any) -> Any:
         """In-graph: uint8 ``(N, H, W, 3)`` frames and ``(N, h, w)`` maps in [0, 1] -> uint8 blended frames."""

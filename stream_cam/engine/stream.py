@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -13,7 +13,9 @@ from ..checks import check_smooth
 from ..frames import MAX_RANK, Explanation, Frame
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
-    from .explainer import Explains
+    from .explainer import CAMResult, Explains
+
+EngineCall = Callable[[np.ndarray], "CAMResult"]  # (N, 1) int32 targets -> the engine's result
 
 
 @dataclass
@@ -139,17 +141,23 @@ class StreamExplainer:
         for stream in (StreamChoice(self.choice, self.smoother), *streams):
             stream.smoother.reset()
 
-    def explain(self, frames: Sequence[Frame]) -> list[Explanation]:
+    def explain(self, frames: Sequence[Frame], call: EngineCall | None = None) -> list[Explanation]:
+        """``call``: the engine call to make instead of ``cam.explain`` on the preprocessed frames
+        (the frame path on the device takes the targets and the frames as they are)."""
         own = StreamChoice(self.choice, self.smoother)
-        return self.explain_streams(frames, [own] * len(frames))
+        return self.explain_streams(frames, [own] * len(frames), call)
 
-    def explain_streams(self, frames: Sequence[Frame], streams: Sequence[StreamChoice]) -> list[Explanation]:
+    def explain_streams(self, frames: Sequence[Frame], streams: Sequence[StreamChoice],
+                        call: EngineCall | None = None) -> list[Explanation]:
         """``frames[i]`` explained with ``streams[i]``'s class choice and smoothing (one engine call)."""
         if not frames:
             return []
         start = time.perf_counter()
-        batch = self._preprocess(frames)
         targets = [[stream.choice.target()] for stream in streams]
+        if call is not None:
+            result = call(np.array(targets, np.int32))
+            return self._explanations(frames, streams, result, {}, start)
+        batch = self._preprocess(frames)
         # Trust meters due now ride in the SAME engine call: the frame with only the hottest 20% of
         # the stream's previous map shown, explained for that map's class.
         trust_rows: dict[int, tuple[int, int]] = {}  # frame i -> (row in the batch, class)
@@ -163,6 +171,11 @@ class StreamExplainer:
         if extra:
             batch = np.concatenate([batch, *extra])
         result = self.cam.explain(batch, np.array(targets, np.int32))
+        return self._explanations(frames, streams, result, trust_rows, start)
+
+    def _explanations(self, frames: Sequence[Frame], streams: Sequence[StreamChoice], result: CAMResult,
+                      trust_rows: dict[int, tuple[int, int]], start: float) -> list[Explanation]:
+        """The engine's numbers as one :class:`Explanation` per frame: top-k, smoothing, trust."""
         engine_ms = (time.perf_counter() - start) * 1000 / len(frames)
         tops = result.top_indices(self.top_k)
         explanations = []

@@ -36,9 +36,12 @@ class EngineSpec:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
         maps = len(getattr(args, "classes", []) or []) or getattr(args, "explain_top", 1)
+        runtime = getattr(args, "runtime", "tensorflow")  # export: the engine itself
+        if runtime == "auto" and getattr(args, "render", None) == "device":
+            runtime = "tensorflow"  # the frame path on the device is the TensorFlow engine's graph
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
                    labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
-                   xla=args.xla, runtime=getattr(args, "runtime", "tensorflow"), maps=maps,  # export: the engine
+                   xla=args.xla, runtime=runtime, maps=maps,
                    device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None))
 
     @property

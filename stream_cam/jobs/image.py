@@ -22,12 +22,14 @@ from ..checks import check_count
 from ..errors import OutputError
 from ..frames import short_label
 from ..pixels import peak_xy
+from ..render.colormap import colormap_lut
 from ..render.overlay import overlay_heatmap
 from ..sinks.files import check_folder, check_output_path, make_folder, write_image
 from ..sources.images import display_name, read_image
 from .options import DEFAULT_TOP_K, check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from ..engine.device_frames import DeviceFramePath
     from ..engine.explainer import Explains
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class ImageOptions:
     as_json: bool = False
     inputs: Sequence[str] = ()  # the CLI's paths, kept for re-checking outputs
     class_count: int = 0  # --class given this many times (resolved into ``classes`` once labels are known)
+    render: str = defaults.RENDER  # host | device | auto (jobs/pipeline.frame_path_for)
 
     @property
     def per_image(self) -> int:
@@ -107,11 +110,18 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
     return plans
 
 
-def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOptions) -> ImageReport:
-    """Explain one image and write its overlays to ``paths``."""
+def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOptions,
+                  path: DeviceFramePath | None = None) -> ImageReport:
+    """Explain one image and write its overlays to ``paths``; ``path``: made and drawn on the device."""
     rgb = read_image(spec)
     height, width = rgb.shape[:2]
-    if options.classes:
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    drawn: list[np.ndarray] = []
+    if path is not None:  # one device call: the photo as read in, its numbers and first overlay out
+        targets = [list(options.classes) or [-(r + 1) for r in range(options.explain_top)]]
+        images, result = path(bgr[None], np.array(targets, np.int32), colormap_lut(options.colormap), options.alpha)
+        drawn = [images[0]]
+    elif options.classes:
         result = cam(rgb, classes=[list(options.classes)])
     else:
         result = cam(rgb, top_k=options.explain_top)
@@ -121,15 +131,19 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
                          device=cam.device)
     for index in result.top_indices(options.top_k)[0]:
         report.top.append(_entry(model.label(int(index)), int(index), probabilities))
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    for j, path in enumerate(paths):
+    for j, output in enumerate(paths):
         index = int(result.class_indices[0, j])
-        overlay = overlay_heatmap(bgr, result.heatmaps[0, j], options.alpha, options.colormap)
-        write_image(path, overlay, options.overwrite)
+        if j < len(drawn):
+            overlay = drawn[j]
+        elif path is not None:
+            overlay = path.blend(bgr, result.heatmaps[0, j], options.alpha, colormap_lut(options.colormap))
+        else:
+            overlay = overlay_heatmap(bgr, result.heatmaps[0, j], options.alpha, options.colormap)
+        write_image(output, overlay, options.overwrite)
         entry = _entry(model.label(index), index, probabilities)
         entry["peak_xy"] = list(peak_xy(result.heatmaps[0, j], height, width))
         report.explained.append(entry)
-        report.outputs.append(str(path))
+        report.outputs.append(str(output))
     return report
 
 
@@ -156,9 +170,12 @@ def run_images(cam: Explains, inputs: Sequence[str], options: ImageOptions) -> l
     plans = output_paths(inputs, per_image, options)
     for folder in {path.parent for paths in plans for path in paths}:
         make_folder(folder)
+    from .pipeline import frame_path_for  # the drawing choice every command shares
+
+    frame_path = frame_path_for(cam, options.render)
     reports = []
     for spec, paths in zip(inputs, plans):
-        report = explain_image(cam, spec, paths, options)
+        report = explain_image(cam, spec, paths, options, frame_path)
         print_report(report, options.as_json)
         reports.append(report)
     return reports

@@ -42,7 +42,7 @@ from .heatmaps import BackgroundExplainer
 from .kiosk import KioskKeys
 from .live_options import LiveOptions, LiveStats
 from .live_stream import LiveStream, choice_state
-from .pipeline import FramePipeline, StreamView
+from .pipeline import FramePipeline, frame_path_for, StreamView
 from .signals import StopSignals
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
@@ -73,7 +73,8 @@ class LiveRun:
         choices = [ClassChoice(options.top_k, list(options.classes)) for _ in self._openers]
         self.controls = Controls(choices, options.alpha, options.colormap,
                                  resolve_class=lambda spec: resolve_class(spec, cam.model.labels))
-        self.pipeline = FramePipeline(StreamExplainer(cam, choices[0], options.top_k, options.smooth), cam.model.label)
+        self.pipeline = FramePipeline(StreamExplainer(cam, choices[0], options.top_k, options.smooth), cam.model.label,
+                                      frame_path=frame_path_for(cam, options.render))
         self.cams: dict[str, Explains] = {cam.method_name: cam}  # built on the first switch to each method
         self.controls.method = cam.method_name
         self.controls.methods = tuple(cam.methods)

@@ -41,6 +41,7 @@ class StreamOptions:
     serve: Address | None = None  # the browser view
     token: str | None = None
     allow_hosts: Sequence[str] = ()  # host names the browser view answers to, beyond localhost and IPs
+    render: str = defaults.RENDER  # host | device | auto: where the heatmap is resized, coloured and blended
 
     def validate(self) -> None:
         """Raise InputError/OutputError for any value that cannot work, before any work starts."""

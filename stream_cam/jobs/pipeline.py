@@ -26,7 +26,10 @@ from .. import defaults
 from ..engine.stream import StreamChoice, StreamExplainer
 from ..frames import Explanation, Frame
 from ..pixels import StabilityMeter
-from ..render.frame import render_frame
+from ..errors import InputError
+from ..render.colormap import colormap_lut
+from ..render.frame import decorate
+from ..render.overlay import overlay_heatmap
 from ..render.hud import HudState
 from ..render.screens import draw_legend
 from ..sinks.worker import Annotated
@@ -34,6 +37,7 @@ from ..web.broadcast import Broadcaster
 from ..web.state import ViewState
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
+    from ..engine.device_frames import DeviceFramePath
     from ..engine.explainer import Explains
 
 
@@ -58,18 +62,52 @@ class StreamView:
     index: int = 0  # which source, when there are several
 
 
+def frame_path_for(cam: Explains, render: str) -> DeviceFramePath | None:
+    """``--render``: None draws on the host (OpenCV); a :class:`DeviceFramePath` resizes, explains,
+    colours and blends inside the engine's compiled graph (``device``, and ``auto`` on a GPU)."""
+    if render not in defaults.RENDERS:
+        raise InputError(f"--render {render}: choose one of {', '.join(defaults.RENDERS)}")
+    if render == "host" or (render == "auto" and not cam.device.startswith("gpu")):
+        return None
+    from ..engine.device_frames import DeviceFramePath
+    from ..engine.gradcam import CAM
+
+    if not isinstance(cam, CAM):
+        if render == "auto":
+            return None
+        raise InputError(f"--render device draws inside the TensorFlow engine's graph; this run explains on "
+                         f"{cam.runtime} (use --runtime tensorflow)")
+    return DeviceFramePath(cam)
+
+
 class FramePipeline:
-    """explain (one engine call per batch) -> draw -> the sinks (``put``) and the browser hub."""
+    """explain (one engine call per batch) -> draw -> the sinks (``put``) and the browser hub.
+
+    ``frame_path`` (``--render device``): the heatmap is blended inside a compiled graph, and a
+    video's frames with their own heatmaps are explained AND drawn by one call (only the HUD's text
+    is drawn here)."""
 
     def __init__(self, explainer: StreamExplainer, label: Callable[[int], str],
-                 put: Callable[[Annotated], None] | None = None) -> None:
+                 put: Callable[[Annotated], None] | None = None, frame_path: DeviceFramePath | None = None) -> None:
         self.explainer = explainer
         self.label = label
         self.put = put
+        self.frame_path = frame_path
 
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        """One BGR frame -> its model input; safe to call from a reader thread."""
-        return self.explainer.prepare(image)
+    @property
+    def render(self) -> str:
+        """Where frames are drawn: "device" or "host"."""
+        return "host" if self.frame_path is None else "device"
+
+    def _fused(self) -> bool:
+        """Whether ``process`` explains and draws in one device call: each frame drawn with its own raw
+        heatmap (no smoothing) by the engine the graph was built for."""
+        return (self.frame_path is not None and self.explainer.smoother.strength == 0
+                and self.frame_path.cam is self.explainer.cam)
+
+    def prepare(self, image: np.ndarray) -> np.ndarray | None:
+        """One BGR frame -> its model input (none when the device makes it); safe from a reader thread."""
+        return None if self._fused() else self.explainer.prepare(image)
 
     def use(self, cam: Explains, streams: Sequence[StreamChoice] = ()) -> None:
         """Explain with ``cam`` from now on (a live method switch)."""
@@ -82,16 +120,20 @@ class FramePipeline:
         return self.explainer.explain_streams(frames, streams)
 
     def annotate(self, frame: Frame, explanation: Explanation, heatmap: np.ndarray, view: StreamView, look: Look,
-                 timings: dict[str, float]) -> Annotated:
-        """``frame`` drawn with ``heatmap`` (the explanation's own, or moved to ``frame``) and the HUD."""
+                 timings: dict[str, float], blended: np.ndarray | None = None) -> Annotated:
+        """``frame`` drawn with ``heatmap`` (the explanation's own, or moved to ``frame``) and the HUD;
+        ``blended``: the frame with that heatmap already blended on (by the device)."""
         start = time.perf_counter()
         hud = view.hud
         hud.set_classes(explanation.top, explanation.class_index, self.label)
         hud.method, hud.runtime, hud.device = explanation.method, explanation.runtime, explanation.device
         if look.time_code:
             hud.time_code = frame.timestamp
-        image = render_frame(frame.image, heatmap, look.alpha, look.colormap, hud if look.hud else None, look.keys,
-                             look.hud_scale)
+        if blended is None and self.frame_path is not None:
+            blended = self.frame_path.blend(frame.image, heatmap, look.alpha, colormap_lut(look.colormap))
+        elif blended is None:
+            blended = overlay_heatmap(frame.image, heatmap, look.alpha, look.colormap)
+        image = decorate(blended, hud if look.hud else None, look.keys, look.hud_scale)
         if look.legend and look.hud:
             draw_legend(image, look.colormap, hud.explained_label, look.hud_scale)
         timings["render"] = (time.perf_counter() - start) * 1000
@@ -102,11 +144,27 @@ class FramePipeline:
     def process(self, frames: Sequence[Frame], view: StreamView, look: Look) -> list[Annotated]:
         """Frames of one stream, in order, each drawn with its own heatmap (video files, Ray chunks)."""
         start = time.perf_counter()
-        explanations = self.explain(frames)
+        drawn: list[np.ndarray | None] = [None] * len(frames)
+        if self._fused() and frames and len({f.image.shape for f in frames}) == 1:
+            explanations, drawn = self._explain_and_draw(frames, look)  # type: ignore[assignment]
+        else:
+            explanations = self.explain(frames)
         engine_ms = (time.perf_counter() - start) * 1000 / max(len(frames), 1)
         # Drawn here, not in the writer thread: measured as fast or faster on 2 cores.
-        return [self.annotate(e.frame, e, e.heatmap, view, look, {"capture": 0.0, "engine": engine_ms})
-                for e in explanations]
+        return [self.annotate(e.frame, e, e.heatmap, view, look, {"capture": 0.0, "engine": engine_ms}, image)
+                for e, image in zip(explanations, drawn)]
+
+    def _explain_and_draw(self, frames: Sequence[Frame], look: Look) -> tuple[list[Explanation], np.ndarray]:
+        """One device call: the frames as decoded in, their explanations and blended frames out."""
+        assert self.frame_path is not None
+        path, images, out = self.frame_path, np.stack([f.image for f in frames]), {}
+
+        def call(targets: np.ndarray) -> Any:
+            out["drawn"], result = path(images, targets, colormap_lut(look.colormap), look.alpha)
+            return result
+
+        explanations = self.explainer.explain(frames, call)
+        return explanations, out["drawn"]
 
     def deliver(self, item: Annotated, view: StreamView, look: Look, **live: Any) -> None:
         """``item`` to the sinks (recording, log, results) and to the stream's browser view."""

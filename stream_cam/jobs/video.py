@@ -32,7 +32,7 @@ from ..sources.readers import Reader
 from ..web.broadcast import Broadcaster
 from ..web.server import WebServer
 from ..web.state import ControlChange
-from .pipeline import FramePipeline, Look, StreamView
+from .pipeline import FramePipeline, frame_path_for, Look, StreamView
 from .options import StreamOptions
 from .signals import StopSignals
 
@@ -114,7 +114,8 @@ def video_pipeline(cam: Explains, options: VideoOptions, source: str,
     pipeline, the video's drawing state and how its frames are drawn (HUD with time code)."""
     explainer = StreamExplainer(cam, ClassChoice(options.top_k, list(options.classes)), options.top_k, options.smooth)
     look = Look(options.alpha, options.colormap, options.hud, time_code=True)
-    return FramePipeline(explainer, cam.model.label, put), StreamView(HudState(source=Path(source).name)), look
+    pipeline = FramePipeline(explainer, cam.model.label, put, frame_path_for(cam, options.render))
+    return pipeline, StreamView(HudState(source=Path(source).name)), look
 
 
 def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOptions,

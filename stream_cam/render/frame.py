@@ -11,9 +11,13 @@ from .overlay import overlay_heatmap
 def render_frame(image: np.ndarray, heatmap: np.ndarray, alpha: float, colormap: str,
                  hud: HudState | None, show_keys: bool = False, hud_scale: float = 1.0) -> np.ndarray:
     """A new BGR frame: ``image`` with the heatmap blended on, and the HUD if given."""
-    out = overlay_heatmap(image, heatmap, alpha, colormap)
+    return decorate(overlay_heatmap(image, heatmap, alpha, colormap), hud, show_keys, hud_scale)
+
+
+def decorate(blended: np.ndarray, hud: HudState | None, show_keys: bool = False, hud_scale: float = 1.0) -> np.ndarray:
+    """The HUD and the key help drawn on an already blended frame (in place; returned)."""
     if hud is not None:
-        draw_hud(out, hud, hud_scale)
+        draw_hud(blended, hud, hud_scale)
     if show_keys:
-        draw_keys_help(out, hud_scale)
-    return out
+        draw_keys_help(blended, hud_scale)
+    return blended

@@ -98,7 +98,7 @@ class OrderedFrames(Pump):
     """
 
     def __init__(self, reader: Reader, maxsize: int = 16,
-                 prepare: Callable[[np.ndarray], np.ndarray] | None = None,
+                 prepare: Callable[[np.ndarray], np.ndarray | None] | None = None,
                  first: int = 0, stop: int | None = None) -> None:
         """``first``/``stop``: only frames first..stop-1 (the reader is already at ``first``),
         numbered and timed as in the whole file."""
