@@ -14,6 +14,7 @@ from .. import defaults
 from ..checks import check_alpha, check_count, check_seconds, check_smooth
 from ..jobs.ray_cluster import check_gpus_per_worker
 from ..engine.device import DEFAULT_DEVICE, check_gpu_memory, parse_device
+from ..models.precision import PRECISIONS
 from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_METHOD, DEFAULT_RUNTIME, DEFAULT_SCORE_CHANNELS, METHOD_NAMES, RUNTIMES
 from ..errors import InputError
@@ -219,6 +220,9 @@ FLAGS: tuple[Flag, ...] = (
          metavar="auto|cpu|gpu|gpu:N",
          help="where TensorFlow runs the engine: auto (default: the first GPU it sees, else the CPU), cpu, gpu, or "
               "gpu:N; on a GPU the engine is TensorFlow's, on a CPU LiteRT's by default (--runtime)"),
+    flag("--mixed-precision", on=EXPLAINING | {"evaluate"}, group="model", choices=PRECISIONS, metavar="float16|bfloat16",
+         help="compute the model's forward pass in float16 (a GPU's tensor cores) or bfloat16; the CAM's gradients, "
+              "weights and map stay float32 (default: float32 throughout; on a CPU both are slower)"),
     flag("--gpu-memory", on=MODEL_USERS, group="model", type=check_type(check_gpu_memory), metavar="MB",
          help="cap the GPU memory TensorFlow may take (default: it grows as needed, never all at once)"),
     # -- explanation ----------------------------------------------------------------------------

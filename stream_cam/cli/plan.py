@@ -113,6 +113,9 @@ def _check_runtime(args: argparse.Namespace) -> None:
         return
     if getattr(args, "render", None) == "device":
         raise InputError("--render device draws inside the TensorFlow engine's graph; leave out --runtime litert")
+    if getattr(args, "mixed_precision", None) is not None:
+        raise InputError(f"--mixed-precision {args.mixed_precision} runs the TensorFlow engine; LiteRT computes in "
+                         "float32: leave out --runtime litert")
     method = getattr(args, "method", None)
     if method is not None and not METHOD_INFO[method].exportable:
         raise InputError(f"--runtime litert: LiteRT has no form of {method} (it needs an SVD); "
@@ -133,6 +136,9 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
     if getattr(args, "render", None) == "device":
         raise InputError("--render device draws inside the TensorFlow engine's graph; a .tflite file runs on LiteRT: "
                          "give the model it was exported from")
+    if getattr(args, "mixed_precision", None) is not None:
+        raise InputError(f"--mixed-precision {args.mixed_precision}: a .tflite file runs on LiteRT in float32; give "
+                         "the model it was exported from")
     try:
         info = read_description(args.model)
     except ModelError as exc:

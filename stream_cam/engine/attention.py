@@ -54,7 +54,7 @@ class AttentionRelevance(TransformerMethod):
 
     def relevance(self, grads: Any) -> Any:
         tf = self._tf
-        attention = self._cam_model.attention
+        attention = self.float32(self._cam_model.attention)
         tokens = tf.shape(attention[0])[-1]
         relevance = tf.eye(tokens, batch_shape=[tf.shape(attention[0])[0]])
         for probabilities, gradient in zip(attention, grads):
@@ -73,7 +73,7 @@ class AttentionRollout(TransformerMethod):
 
     def relevance(self, grads: Any) -> Any:
         tf = self._tf
-        attention = self._cam_model.attention
+        attention = self.float32(self._cam_model.attention)
         tokens = tf.shape(attention[0])[-1]
         identity = tf.eye(tokens, batch_shape=[tf.shape(attention[0])[0]])
         rollout = identity

@@ -102,6 +102,13 @@ class CAM(Explainer):
         Score-CAM) override this instead of :meth:`channel_weights`."""
         return self._tf.einsum("nhwc,nc->nhw", activations, self.channel_weights(grads, activations))
 
+    def float32(self, values: Any) -> Any:
+        """``values`` (a tensor, a list of them, or None) in float32: a no-op unless the model computes
+        in a lower precision (``--mixed-precision``)."""
+        tf = self._tf
+        return tf.nest.map_structure(lambda t: t if t is None or t.dtype == tf.float32 else tf.cast(t, tf.float32),
+                                     values)
+
     # -- the compiled computation ---------------------------------------------
     def _graph(self, k: int) -> Any:
         """The compiled graph for K explained classes per image (traced once per K).
@@ -128,7 +135,7 @@ class CAM(Explainer):
         # 1. Forward pass, recording the path from the target layer to the logits.
         with tf.GradientTape(persistent=k > 1) as tape:
             activations, head_input = self._cam_model(images, training=False)
-            logits = self._head.logits(head_input)
+            logits = self.float32(self._head.logits(head_input))
             # 2. Class choice: target >= 0 is a class index, -r means "rank r" (-1 = top-1).
             ranked = self._ranks(k)
             _, order = tf.math.top_k(logits, k=ranked)
@@ -141,9 +148,10 @@ class CAM(Explainer):
         heatmaps = []
         for j, column in enumerate(columns):
             # 3. Gradient of the chosen pre-activation score w.r.t. the activations (if the method uses it).
-            grads = self.gradients(tape, column, activations)
+            # Under --mixed-precision they come in float16/bfloat16: weights and map are made in float32.
+            grads = self.float32(self.gradients(tape, column, activations))
             # 4. The method's map, then ReLU and scale to [0, 1].
-            cam = tf.nn.relu(self.class_map(grads, activations, images, chosen[:, j]))
+            cam = tf.nn.relu(self.class_map(grads, self.float32(activations), images, chosen[:, j]))
             peak = tf.reduce_max(cam, axis=[1, 2], keepdims=True)
             cam = tf.math.divide_no_nan(cam, peak)
             heatmaps.append(tf.where(tf.math.is_finite(cam), tf.clip_by_value(cam, 0.0, 1.0), 0.0))
@@ -173,7 +181,7 @@ class CAM(Explainer):
 
             def forward(x: Any) -> Any:
                 _, head_input = self._cam_model(x, training=False)
-                return self._head.probabilities(self._head.logits(head_input))
+                return self._head.probabilities(self.float32(self._head.logits(head_input)))
 
             function = tf.function(forward, jit_compile=self._jit_compile, autograph=False)
             self._functions["predict"] = function.get_concrete_function(tf.TensorSpec([None, h, w, 3], tf.float32))

@@ -110,7 +110,7 @@ class ScoreCAM(CAM):
             k = int(chunk.shape[-1])
             masked = images[:, None] * tf.transpose(chunk, [0, 3, 1, 2])[..., None]  # (N, k, H, W, 3)
             _, head_input = self._cam_model(tf.reshape(masked, [-1, height, width, 3]), training=False)
-            logits = tf.reshape(self._head.logits(head_input), [-1, k, self.num_classes])
+            logits = tf.reshape(self.float32(self._head.logits(head_input)), [-1, k, self.num_classes])
             scores.append(tf.gather(logits, classes, axis=2, batch_dims=1))  # (N, k)
         weights = tf.nn.softmax(tf.concat(scores, axis=1), axis=1)
         return tf.einsum("nhwk,nk->nhw", activations, weights)

@@ -32,17 +32,20 @@ class EngineSpec:
     maps: int = 1  # classes explained per frame (top-k's K): a LiteRT form gives them in one call
     device: str = "auto"  # auto | cpu | gpu | gpu:N (engine/device.py)
     gpu_memory: int | None = None  # MB: a hard cap on the GPU's memory (default: it grows as needed)
+    precision: str | None = None  # float16 | bfloat16: the forward pass in it (models/precision.py)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
         maps = len(getattr(args, "classes", []) or []) or getattr(args, "explain_top", 1)
         runtime = getattr(args, "runtime", "tensorflow")  # export: the engine itself
-        if runtime == "auto" and getattr(args, "render", None) == "device":
-            runtime = "tensorflow"  # the frame path on the device is the TensorFlow engine's graph
+        precision = getattr(args, "mixed_precision", None)
+        if runtime == "auto" and (getattr(args, "render", None) == "device" or precision is not None):
+            runtime = "tensorflow"  # the frame path on the device and mixed precision are the TensorFlow engine's
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
                    labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
                    xla=args.xla, runtime=runtime, maps=maps,
-                   device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None))
+                   device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None),
+                   precision=precision)
 
     @property
     def needs_tensorflow(self) -> bool:
@@ -67,7 +70,7 @@ class EngineSpec:
         device = configure_devices(tf.config, parse_device(self.device), self.gpu_memory)
         weights = None if self.weights == "random" else self.weights
         model = load_model(self.model, layer=self.layer, weights=weights,
-                           preprocessing=self.preprocess, labels=self.labels)
+                           preprocessing=self.preprocess, labels=self.labels, precision=self.precision)
         cam = build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
                            score_channels=self.score_channels)
         cam.device = device

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import InputError, ModelError
 from .labels import read_label_file
 from .loaded import LoadedModel
+from .precision import lower_precision
 from .registry import APPLICATIONS, DEFAULT_MODEL, HUB_PREFIX, LITE_MODELS, ApplicationSpec, check_model_name
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def load_model(
     weights: str | Path | None = "imagenet",
     preprocessing: str | None = None,
     labels: str | Path | list[str] | None = None,
+    precision: str | None = None,
 ) -> LoadedModel:
     """Return a :class:`LoadedModel` for a built-in name or a ``.keras``/``.h5`` file.
 
@@ -35,27 +37,25 @@ def load_model(
     cached), a local weights file, or None for random weights (benchmarks).
     ``preprocessing`` overrides the input scaling: none, -1..1, 0..1, caffe, torch, lite.
     ``labels``: a label file (one name per line, or JSON) or a list of names.
+    ``precision``: ``"float16"`` or ``"bfloat16"`` computes the forward pass in it (:mod:`.precision`).
     """
     label_list = read_label_file(labels) if isinstance(labels, (str, Path)) else labels
     text = str(name_or_path)
     if text in LITE_MODELS:
         from .efficientnet_lite import TARGET_LAYER, build_efficientnet_lite
 
-        keras_model = build_efficientnet_lite(text)
-        return LoadedModel.from_keras(keras_model, layer or TARGET_LAYER, preprocessing or "lite",
-                                      label_list, text)
-    if text in APPLICATIONS:
+        keras_model, layer, scaling = build_efficientnet_lite(text), layer or TARGET_LAYER, "lite"
+    elif text in APPLICATIONS:
         spec = APPLICATIONS[text]
-        keras_model = _build_application(text, spec, weights)
-        return LoadedModel.from_keras(keras_model, layer or spec.layer, preprocessing or spec.scaling,
-                                      label_list, text)
-    if text.startswith(HUB_PREFIX):
+        keras_model, layer, scaling = _build_application(text, spec, weights), layer or spec.layer, spec.scaling
+    elif text.startswith(HUB_PREFIX):
         keras_model, scaling = _load_hub_preset(text[len(HUB_PREFIX):])
-        return LoadedModel.from_keras(keras_model, layer, preprocessing or scaling, label_list, text)
-    check_model_name(text)
-    path = Path(text)
-    keras_model = _load_model_file(path)
-    return LoadedModel.from_keras(keras_model, layer, preprocessing or "none", label_list, path.stem)
+    else:
+        check_model_name(text)
+        keras_model, scaling, text = _load_model_file(Path(text)), "none", Path(text).stem
+    if precision is not None:
+        keras_model = lower_precision(keras_model, precision)
+    return LoadedModel.from_keras(keras_model, layer, preprocessing or scaling, label_list, text)
 
 
 HUB_MISSING = 'keras-hub models need keras-hub: pip install "stream-cam[hub]" (or pip install keras-hub)'
