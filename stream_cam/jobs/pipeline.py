@@ -17,6 +17,7 @@ The runners only decide where frames come from and how fast:
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Sequence
 
@@ -77,7 +78,13 @@ def frame_path_for(cam: Explains, render: str) -> DeviceFramePath | None:
             return None
         raise InputError(f"--render device draws inside the TensorFlow engine's graph; this run explains on "
                          f"{cam.runtime} (use --runtime tensorflow)")
-    return DeviceFramePath(cam)
+    # One per engine: its graphs are traced once per frame size, not once per video of a job.
+    if cam not in _DEVICE_PATHS:
+        _DEVICE_PATHS[cam] = DeviceFramePath(cam)
+    return _DEVICE_PATHS[cam]
+
+
+_DEVICE_PATHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # engine -> its DeviceFramePath
 
 
 class FramePipeline:
