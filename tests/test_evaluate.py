@@ -42,19 +42,31 @@ def test_baseline_maps():
 @pytest.mark.slow  # over 15 s measured on 2 cores
 def test_evaluate_json_table_and_plot(tmp_path):
     result = run("evaluate", "skimage:chelsea", "skimage:coffee", "--method", "gradcam", "--method", "eigencam",
-                 "--json", "--steps", "8", "--plot", "curves.png", cwd=tmp_path)
+                 "--json", "--steps", "8", "--plot", "curves.png", "--per-frame", "frames.jsonl", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = {row["method"]: row for row in map(json.loads, result.stdout.splitlines())}
     assert set(rows) == {"gradcam", "eigencam", "random", "center"}
     for row in rows.values():
         assert {"deletion_auc", "insertion_auc", "average_drop", "increase_in_confidence"} <= set(row)
         assert 0 <= row["deletion_auc"] <= 1 and 0 <= row["insertion_auc"] <= 1 and row["frames"] == 2
-    # On these photos Grad-CAM beats a random map (checked, not assumed: the field can say False).
-    assert rows["gradcam"]["beats_random"] is True
+    assert rows["random"]["draws"] == 8
     assert rows["gradcam"]["deletion_auc"] < rows["random"]["deletion_auc"]
+    # Two frames are too few for a verdict, whatever the means say.
+    for method in ("gradcam", "eigencam"):
+        intervals = rows[method]["vs_random"]
+        assert set(intervals) == {"deletion_auc", "insertion_auc", "average_drop"}
+        assert all(low <= high for low, high in intervals.values())
+        assert rows[method]["verdict"] == "inconclusive" and rows[method]["beats_random"] is False
     assert (tmp_path / "curves.png").stat().st_size > 10_000
+    lines = [json.loads(line) for line in (tmp_path / "frames.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * 4 and {line["frame"] for line in lines} == {"skimage:chelsea", "skimage:coffee"}
+    assert {line["class"] for line in lines if line["frame"] == "skimage:chelsea"} == {285}
+    # The summary is the mean of the per-frame lines.
+    gradcam = [line["deletion_auc"] for line in lines if line["method"] == "gradcam"]
+    assert np.mean(gradcam) == pytest.approx(rows["gradcam"]["deletion_auc"], abs=1e-4)
     table = run("evaluate", "skimage:coffee", "--steps", "4", cwd=tmp_path)
     assert table.returncode == 0 and "deletion AUC" in table.stdout and "random" in table.stdout
+    assert "INCONCLUSIVE" in table.stdout and "1 frames are too few for a verdict" in table.stdout
 
 
 @pytest.mark.slow  # over 15 s measured on 2 cores
@@ -78,10 +90,15 @@ def test_evaluate_takes_folders_and_videos(tmp_path):
     (["evaluate", "--method", "nope"], "invalid choice"),
     (["evaluate", "--plot", "curves.gif"], "use a .png"),
     (["evaluate", "empty"], "no images or videos"),
+    (["evaluate", "--per-frame", "scores.csv"], "name it scores.jsonl"),
+    (["evaluate", "--per-frame", "taken.jsonl"], "already exists"),
+    (["evaluate", "--draws", "0"], "--draws"),
 ])
 def test_evaluate_bad_input(tmp_path, argv, fragment):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "taken.jsonl").write_text("a user's file\n")
     assert_one_line_error(run(*argv, cwd=tmp_path), fragment)
+    assert (tmp_path / "taken.jsonl").read_text() == "a user's file\n"
 
 
 @pytest.mark.slow  # over 15 s measured on 2 cores
@@ -97,3 +114,79 @@ def test_evaluate_reports_stability_and_smoothing_lag_on_a_video(tmp_path):
     assert stability["lag_frames"] == 0  # ...and resets at a cut instead of dragging the old scene along
     images_only = run("evaluate", "skimage:coffee", "--steps", "4", "--json", cwd=tmp_path)
     assert "stability" not in json.loads(images_only.stdout.splitlines()[0])
+
+
+@pytest.mark.unit
+def test_paired_intervals():
+    from stream_cam.engine.verdict import paired_interval
+
+    rng = np.random.default_rng(5)
+    better = -0.1 + 0.02 * rng.standard_normal(30)
+    low, high = paired_interval(better)
+    assert low < better.mean() < high < 0 and high - low < 0.03
+    assert paired_interval(better) == (low, high)  # seeded
+    wide = paired_interval(rng.standard_normal(30))
+    assert wide[0] < 0 < wide[1]
+    with pytest.raises(ValueError):
+        paired_interval([])
+    with pytest.raises(ValueError):
+        paired_interval([0.1, 0.2], level=1.5)
+
+
+@pytest.mark.unit
+def test_verdicts_and_frames_needed():
+    from stream_cam.engine.verdict import MIN_FRAMES, frames_needed, verdict
+
+    assert verdict((-0.2, -0.1), (0.1, 0.3), 20) == "beats random"
+    assert verdict((0.1, 0.2), (-0.3, -0.1), 20) == "worse than random"
+    assert verdict((-0.2, 0.01), (0.1, 0.3), 20) == "inconclusive"  # deletion's interval reaches 0
+    assert verdict((-0.2, -0.1), (0.1, 0.3), MIN_FRAMES - 1) == "inconclusive"  # too few frames
+    assert frames_needed([0.0, 0.0, 0.0]) is None
+    # Mean 0.1, spread 0.5: (1.96 * 0.5 / 0.1)^2 = 96 frames.
+    values = np.array([0.1 + 0.5, 0.1 - 0.5] * 10)
+    assert frames_needed(values) == pytest.approx(1.96 ** 2 * values.std(ddof=1) ** 2 / 0.01, abs=1)
+
+
+def _red_on_the_left():
+    """A classifier whose class 0 means "the left half is red" (known evidence), with fixed weights."""
+    import keras
+
+    inputs = keras.Input((32, 32, 3))
+    left = keras.layers.Cropping2D(((0, 0), (0, 16)))(inputs)
+    red = keras.layers.Conv2D(1, 1, activation="relu", name="redness")(left)
+    scores = keras.layers.Dense(2, activation="softmax")(keras.layers.GlobalAveragePooling2D()(red))
+    model = keras.Model(inputs, scores)
+    model.get_layer("redness").set_weights([np.array([1.0, -0.5, -0.5]).reshape(1, 1, 3, 1), np.zeros(1)])
+    model.layers[-1].set_weights([np.array([[10.0, -10.0]]), np.array([-6.0, 6.0])])
+    return model
+
+
+def test_the_verdict_on_maps_whose_answer_is_known():
+    from stream_cam.jobs.evaluate import MethodScores
+    from stream_cam.models.loaded import LoadedModel
+
+    keras_model = _red_on_the_left()
+    model = LoadedModel.from_keras(keras_model, scaling="0..1")
+
+    def predict(batch):
+        return np.asarray(keras_model(batch))
+
+    rng = np.random.default_rng(0)
+    evidence = np.zeros((8, 8), np.float32)
+    evidence[:, :4] = 1.0  # the left half
+    maps = {"evidence": evidence, "inverse": 1.0 - evidence}
+    scores = {name: MethodScores(name) for name in (*maps, "noise", "random")}
+    for frame in range(12):
+        image = rng.integers(0, 256, (32, 32, 3)).astype(np.uint8)  # noise, and a red left half
+        image[:, :16] = (rng.integers(200, 256), rng.integers(0, 30), rng.integers(0, 30))
+        assert predict(model.preprocess(image[None]))[0, 0] > 0.5  # class 0 is the top class
+        for name, heat in (*maps.items(), ("noise", random_map((8, 8), seed=1000 + frame))):
+            scores[name].frames.append([score_map(model, predict, image, heat, 0, steps=8)])
+        scores["random"].frames.append([score_map(model, predict, image, random_map((8, 8), seed=8 * frame + d), 0,
+                                                  steps=8) for d in range(8)])
+    verdicts = {name: scores[name].against(scores["random"]) for name in ("evidence", "inverse", "noise")}
+    assert verdicts["evidence"]["verdict"] == "beats random" and verdicts["evidence"]["beats_random"]
+    assert verdicts["inverse"]["verdict"] == "worse than random" and not verdicts["inverse"]["beats_random"]
+    assert verdicts["noise"]["verdict"] == "inconclusive"
+    low, high = verdicts["evidence"]["vs_random"]["deletion_auc"]
+    assert low <= high < 0

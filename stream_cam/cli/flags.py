@@ -20,7 +20,7 @@ from ..engine.registry import DEFAULT_METHOD, DEFAULT_RUNTIME, DEFAULT_SCORE_CHA
 from ..errors import InputError
 from ..engine.faithfulness import DEFAULT_STEPS
 from ..jobs.chunks import DEFAULT_CHUNK
-from ..jobs.evaluate import DEFAULT_EVERY, MAX_EVERY, MAX_STEPS
+from ..jobs.evaluate import DEFAULT_EVERY, MAX_DRAWS, MAX_EVERY, MAX_STEPS, RANDOM_DRAWS
 from ..jobs.image import MAX_EXPLAIN_TOP
 from ..jobs.options import DEFAULT_TOP_K, MAX_TOP_K
 from ..jobs.video import DEFAULT_BATCH, MAX_BATCH
@@ -129,6 +129,10 @@ FLAGS: tuple[Flag, ...] = (
          help=f"steps of each curve (default {DEFAULT_STEPS})"),
     flag("--every", on={"evaluate"}, type=count(MAX_EVERY, "--every"), default=DEFAULT_EVERY,
          help=f"videos: score every Nth frame (default {DEFAULT_EVERY})"),
+    flag("--per-frame", on={"evaluate"}, type=Path, metavar="FILE.jsonl",
+         help="write every frame's scores, one JSON line per frame and method (find where a map fails)"),
+    flag("--draws", on={"evaluate"}, type=count(MAX_DRAWS, "--draws"), default=RANDOM_DRAWS, metavar="N",
+         help=f"random maps per frame whose mean is the random baseline (default {RANDOM_DRAWS})"),
     flag("--format", on={"export"}, choices=EXPORT_FORMATS, default="tflite",
          help="tflite (LiteRT, default) or a TensorFlow SavedModel"),
     flag("--precision", on={"export"}, choices=EXPORT_PRECISIONS, default="f32",

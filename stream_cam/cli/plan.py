@@ -307,7 +307,8 @@ def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Addres
     args.all_methods = "all" in chosen  # every method the model offers (known once it is loaded)
     args.methods = list(METHOD_NAMES) if args.all_methods else list(dict.fromkeys(chosen))
     options = EvaluateOptions(steps=args.steps, every=args.every, as_json=args.json, plot=args.plot,
-                              overwrite=args.overwrite, smooth=args.smooth)
+                              per_frame=args.per_frame, overwrite=args.overwrite, smooth=args.smooth,
+                              draws=args.draws)
     options.validate()
     return Plan("evaluate", options, None, [])
 

@@ -20,10 +20,12 @@ import numpy as np
 
 from ..checks import check_count
 from ..engine.faithfulness import DEFAULT_STEPS, Faithfulness, center_map, random_map, score_map
+from ..engine.verdict import BEATS, INCONCLUSIVE, LEVEL, MIN_FRAMES, frames_needed, paired_interval, verdict
 from ..errors import InputError
 from ..sinks.files import check_output_path, write_bytes_atomic
 from ..sources.images import BUILTIN_PREFIX, check_image_spec, read_image
 from ..sources.readers import check_source, open_reader
+from .stability import video_stability
 
 if TYPE_CHECKING:
     from ..engine.explainer import Explains
@@ -36,6 +38,8 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 BASELINES = ("random", "center")
 MAX_STEPS = 1000
 MAX_EVERY = 100_000
+RANDOM_DRAWS = 8
+MAX_DRAWS = 1000
 DEFAULT_EVERY = 30
 
 
@@ -45,35 +49,65 @@ class EvaluateOptions:
     every: int = DEFAULT_EVERY  # a video: every Nth frame
     as_json: bool = False
     plot: Path | None = None
+    per_frame: Path | None = None  # one JSON line per frame and method
     overwrite: bool = False
     smooth: float = 0.5  # videos: stability is reported without and with this smoothing
     progress: bool = True  # a bar of frames scored, on stderr
+    draws: int = RANDOM_DRAWS  # seeded random maps whose mean is the random baseline
 
     def validate(self) -> None:
         check_count(self.steps, MAX_STEPS, "--steps")
         check_count(self.every, MAX_EVERY, "--every")
+        check_count(self.draws, MAX_DRAWS, "--draws")
         if self.plot is not None:
             if self.plot.suffix.lower() not in (".png", ".svg", ".pdf"):
                 raise InputError(f"--plot {self.plot}: use a .png, .svg or .pdf file")
             check_output_path(self.plot, self.overwrite)
+        if self.per_frame is not None:
+            if self.per_frame.suffix.lower() != ".jsonl":
+                raise InputError(f"--per-frame {self.per_frame}: name it {self.per_frame.stem}.jsonl")
+            check_output_path(self.per_frame, self.overwrite)
+
+
+# Each frame's scores, as a user reads them (Average Drop and Increase in %).
+METRICS = {"deletion_auc": lambda f: f.deletion_auc, "insertion_auc": lambda f: f.insertion_auc,
+           "average_drop": lambda f: 100 * f.drop, "increase_in_confidence": lambda f: 100.0 * f.increase}
 
 
 @dataclass
 class MethodScores:
-    """Every frame's scores for one method (or baseline)."""
+    """Every frame's scores for one method (or baseline): per frame, one map's, or several draws'."""
 
     method: str
-    scores: list[Faithfulness] = field(default_factory=list)
+    frames: list[list[Faithfulness]] = field(default_factory=list)
+
+    def per_frame(self, metric: str) -> np.ndarray:
+        """``metric`` on each frame (the mean over the draws of a baseline with several)."""
+        return np.array([np.mean([METRICS[metric](f) for f in draws]) for draws in self.frames])
 
     def summary(self) -> dict:
-        deletion = float(np.mean([s.deletion_auc for s in self.scores]))
-        insertion = float(np.mean([s.insertion_auc for s in self.scores]))
-        return {
-            "method": self.method, "frames": len(self.scores),
-            "deletion_auc": round(deletion, 4), "insertion_auc": round(insertion, 4),
-            "average_drop": round(100 * float(np.mean([s.drop for s in self.scores])), 2),
-            "increase_in_confidence": round(100 * float(np.mean([s.increase for s in self.scores])), 2),
-        }
+        out: dict = {"method": self.method, "frames": len(self.frames)}
+        for metric, digits in (("deletion_auc", 4), ("insertion_auc", 4), ("average_drop", 2),
+                               ("increase_in_confidence", 2)):
+            out[metric] = round(float(self.per_frame(metric).mean()), digits)
+        if self.frames and len(self.frames[0]) > 1:
+            out["draws"] = len(self.frames[0])
+        return out
+
+    def against(self, chance: "MethodScores") -> dict:
+        """The paired intervals of (this - chance) per frame, the verdict, and frames that would settle it."""
+        differences = {m: self.per_frame(m) - chance.per_frame(m) for m in ("deletion_auc", "insertion_auc",
+                                                                          "average_drop")}
+        intervals = {m: paired_interval(d, seed=i) for i, (m, d) in enumerate(differences.items())}
+        frames = len(self.frames)
+        result = verdict(intervals["deletion_auc"], intervals["insertion_auc"], frames)
+        out: dict = {"vs_random": {m: [round(lo, 4), round(hi, 4)] for m, (lo, hi) in intervals.items()},
+                     "verdict": result, "beats_random": result == BEATS}
+        if result == INCONCLUSIVE:
+            needed = [frames_needed(differences[m]) for m in ("deletion_auc", "insertion_auc")]
+            known = [n for n in needed if n is not None]
+            out["frames_needed"] = max(known) if len(known) == len(needed) else None
+        return out
 
 
 def check_inputs(paths: Sequence[str]) -> None:
@@ -128,38 +162,35 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
     model = scoring.model  # a LoadedModel: the masked images are scored by TensorFlow
     from .video import progress_bar
 
-    frames = 0
+    frames, rows = 0, []
     bar = progress_bar(expected_frames(paths, options.every), "evaluate", options.progress)
     for name, rgb in frames_of(paths, options.every):
         frames += 1
         if bar is not None:
             bar.update(1)
-        top_class = None
+        top_class = int(any_cam(rgb).class_indices[0])  # every method explains the first method's top class
         for method, cam in cams.items():
-            result = cam(rgb)
-            class_index = int(result.class_indices[0]) if top_class is None else top_class
-            if top_class is None:
-                top_class = class_index
-                class_index = top_class
-            else:
-                result = cam(rgb, classes=top_class)  # every method explains the same class
-            results[method].scores.append(score_map(model, scoring.predict, rgb, result.heatmaps[0], class_index,
-                                                    options.steps))
+            result = cam(rgb, classes=top_class)
+            results[method].frames.append([score_map(model, scoring.predict, rgb, result.heatmaps[0], top_class,
+                                                     options.steps)])
         shape = any_cam(rgb).heatmaps[0].shape
-        for baseline, heat in (("random", random_map(shape, seed=frames)), ("center", center_map(shape))):
-            results[baseline].scores.append(score_map(model, scoring.predict, rgb, heat, class_index, options.steps))
-        log.info("scored %s (class %d)", name, top_class)
+        # The random baseline: the mean of several seeded draws, new ones on every frame.
+        draws = [random_map(shape, seed=frames * options.draws + d) for d in range(options.draws)]
+        results["random"].frames.append([score_map(model, scoring.predict, rgb, heat, top_class, options.steps)
+                                         for heat in draws])
+        results["center"].frames.append([score_map(model, scoring.predict, rgb, center_map(shape), top_class,
+                                                   options.steps)])
+        rows += [{"frame": name, "class": top_class, "method": method,
+                  **{m: round(float(r.per_frame(m)[-1]), 5) for m in METRICS}} for method, r in results.items()]
+        log.info("scored %s (class %s)", name, top_class)
     if bar is not None:
         bar.close()
     if frames == 0:
         raise InputError("no frames to evaluate")
     summaries = [r.summary() for r in results.values()]
-    chance = next(s for s in summaries if s["method"] == "random")
     for summary in summaries:
         if summary["method"] not in BASELINES:
-            # Better than chance: deletion falls faster AND insertion rises faster than for a random map.
-            summary["beats_random"] = (summary["deletion_auc"] < chance["deletion_auc"]
-                                       and summary["insertion_auc"] > chance["insertion_auc"])
+            summary.update(results[summary["method"]].against(results["random"]))
     videos = [str(p) for p in _expand(paths) if Path(str(p)).suffix.lower() in VIDEO_SUFFIXES]
     if videos:
         for summary in summaries:
@@ -168,6 +199,9 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
                                                        options.progress)
     if options.plot is not None:
         plot_curves(results, options)
+    if options.per_frame is not None:
+        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        write_bytes_atomic(options.per_frame, lines.encode(), options.overwrite)
     return summaries
 
 
@@ -197,63 +231,6 @@ def _expand(paths: Sequence[str]) -> Iterator[str]:
             yield str(spec)
 
 
-CHANGE_BELOW = 0.5  # a heatmap correlating less than this with the previous one is a change of scene or subject
-CAUGHT_UP = 0.9  # the smoothed map has caught up once it correlates this much with the unsmoothed one
-
-
-def video_stability(cam: Explains, videos: Sequence[str], smooth: float, progress: bool = False) -> dict:
-    """Over EVERY frame of the videos: the mean and spread of the frame-to-frame correlation of the
-    heatmaps without and with ``smooth``, and how many frames the smoothed map lags behind a change
-    (the explained class changes, or the unsmoothed map correlates < 0.5 with the previous one),
-    until it correlates >= 0.9 with the unsmoothed map again."""
-    from ..engine.stream import StreamExplainer
-    from ..frames import Frame
-    from ..pixels import StabilityMeter, correlation
-
-    from .video import progress_bar
-
-    raw_values, smooth_values, lags = [], [], []
-    bar = progress_bar(expected_frames(videos, 1), f"stability ({cam.method_name})", progress)
-    for spec in videos:
-        plain, smoothed = StreamExplainer(cam, smooth=0.0), StreamExplainer(cam, smooth=smooth)
-        plain_meter, smooth_meter = StabilityMeter(), StabilityMeter()
-        reader = open_reader(spec)
-        index, waiting = 0, None  # waiting: frames since a change, while the smoothed map lags
-        try:
-            while (image := reader.read()) is not None:
-                frame = Frame(index, image, 0.0, 0.0)
-                a = plain.explain([frame])[0]
-                b = smoothed.explain([frame])[0]
-                raw = plain_meter.update(index, a.class_index, a.heatmap)
-                smoothed_value = smooth_meter.update(index, b.class_index, b.heatmap)
-                raw_values += [raw] if raw is not None else []
-                smooth_values += [smoothed_value] if smoothed_value is not None else []
-                if index > 0 and (raw is None or raw < CHANGE_BELOW):  # another class, or another picture
-                    waiting = 0
-                if waiting is not None:
-                    agreement = correlation(a.heatmap, b.heatmap)
-                    if agreement is None or agreement >= CAUGHT_UP:
-                        lags.append(waiting)
-                        waiting = None
-                    else:
-                        waiting += 1
-                index += 1
-                if bar is not None:
-                    bar.update(1)
-        finally:
-            reader.release()
-    if bar is not None:
-        bar.close()
-
-    def spread(values: list[float]) -> tuple[float | None, float | None]:
-        return (round(float(np.mean(values)), 4), round(float(np.std(values)), 4)) if values else (None, None)
-
-    mean, std = spread(raw_values)
-    smoothed_mean, smoothed_std = spread(smooth_values)
-    return {"mean": mean, "std": std, "smooth": smooth, "smoothed_mean": smoothed_mean, "smoothed_std": smoothed_std,
-            "changes": len(lags), "lag_frames": round(float(np.mean(lags)), 2) if lags else None}
-
-
 def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdout) -> None:
     if as_json:
         for summary in summaries:
@@ -262,9 +239,16 @@ def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdo
     print(f"{'method':12} {'deletion AUC (lower is better)':>31} {'insertion AUC (higher)':>23} "
           f"{'Average Drop %':>15} {'Increase %':>11}  frames", file=out)
     for s in summaries:
-        note = "" if s.get("beats_random", True) else "  does NOT beat the random map"
+        draws = f"  (mean of {s['draws']} random maps)" if "draws" in s else ""
         print(f"{s['method']:12} {s['deletion_auc']:31.4f} {s['insertion_auc']:23.4f} {s['average_drop']:15.2f} "
-              f"{s['increase_in_confidence']:11.2f}  {s['frames']}{note}", file=out)
+              f"{s['increase_in_confidence']:11.2f}  {s['frames']}{draws}", file=out)
+    judged = [s for s in summaries if "verdict" in s]
+    if judged:
+        print(f"\nagainst the random map, per frame (method - random; {LEVEL:.0%} bootstrap intervals):", file=out)
+        for s in judged:
+            deletion, insertion = s["vs_random"]["deletion_auc"], s["vs_random"]["insertion_auc"]
+            print(f"{s['method']:12} {s['verdict'].upper():18} deletion [{deletion[0]:+.4f}, {deletion[1]:+.4f}]  "
+                  f"insertion [{insertion[0]:+.4f}, {insertion[1]:+.4f}]{_settle(s)}", file=out)
     stable = [s for s in summaries if "stability" in s]
     if stable:
         print("\nstability on the videos (frame-to-frame correlation of the heatmaps, every frame):", file=out)
@@ -273,6 +257,19 @@ def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdo
             print(f"{s['method']:12} without smoothing {st['mean']} +- {st['std']}; with --smooth {st['smooth']}: "
                   f"{st['smoothed_mean']} +- {st['smoothed_std']}; smoothing lags {st['lag_frames']} frames "
                   f"behind a change ({st['changes']} changes)", file=out)
+
+
+def _settle(summary: dict) -> str:
+    """What would settle an inconclusive verdict."""
+    if summary["verdict"] != INCONCLUSIVE:
+        return ""
+    frames, needed = summary["frames"], summary.get("frames_needed")
+    few = f"; {frames} frames are too few for a verdict (at least {MIN_FRAMES})" if frames < MIN_FRAMES else ""
+    if needed is None:
+        return few + "; no difference seen, more frames would not show one"
+    if needed <= frames:
+        return few or "; the curves disagree (one better than random, the other worse)"
+    return few + f"; about {needed} frames would tell (give more images, or a lower --every)"
 
 
 def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> None:
@@ -291,8 +288,9 @@ def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> N
     steps = np.linspace(0, 1, options.steps + 1)
     for name, scores in results.items():
         style = "--" if name in BASELINES else "-"
-        left.plot(steps, np.mean([s.deletion for s in scores.scores], axis=0), style, label=name)
-        right.plot(steps, np.mean([s.insertion for s in scores.scores], axis=0), style, label=name)
+        every = [f for draws in scores.frames for f in draws]
+        left.plot(steps, np.mean([f.deletion for f in every], axis=0), style, label=name)
+        right.plot(steps, np.mean([f.insertion for f in every], axis=0), style, label=name)
     for axis, title in ((left, "deletion (lower is better)"), (right, "insertion (higher is better)")):
         axis.set_title(title)
         axis.set_xlabel("fraction of pixels, hottest first")
