@@ -37,13 +37,12 @@ from typing import Callable
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from stream_cam.tf_runtime import import_tensorflow, quiet_opencv  # noqa: E402
 
 quiet_opencv()
 tf = import_tensorflow()
-
-import cv2  # noqa: E402
 
 from stream_cam.engine.device import configure_devices, parse_device  # noqa: E402
 from stream_cam.engine.device_frames import DeviceFramePath  # noqa: E402
@@ -54,6 +53,7 @@ from stream_cam.render.colormap import colormap_lut  # noqa: E402
 from stream_cam.render.overlay import overlay_heatmap  # noqa: E402
 from stream_cam.sources.demo import DemoClip  # noqa: E402
 from stream_cam.sources.readers import open_reader  # noqa: E402
+from bench_stream import write_demo_video  # noqa: E402 - the same 640x480 demo clip
 
 ALPHA, COLORMAP = 0.4, "jet"
 
@@ -70,14 +70,6 @@ def host_path(cam: GradCAM, frames: np.ndarray, targets: np.ndarray) -> list[np.
     """What ``--render host`` does with a batch: OpenCV and numpy around the engine."""
     result = cam.explain(cam.model.preprocess(frames, bgr=True), targets)
     return [overlay_heatmap(frame, heatmap, ALPHA, COLORMAP) for frame, heatmap in zip(frames, result.heatmaps[:, 0])]
-
-
-def write_clip(path: Path, frames: int) -> None:
-    clip = DemoClip()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, (640, 480))
-    for i in range(frames):
-        writer.write(clip(i % clip.frame_count))
-    writer.release()
 
 
 def video(cam: GradCAM, source: Path, folder: Path, batch: int, render: str) -> Callable[[], object]:
@@ -154,7 +146,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         source = Path(folder) / "in.mp4"
-        write_clip(source, args.frames)
+        write_demo_video(source, args.frames)
         for name in args.models:
             rows += bench(name, args.mixed_precision, device, args.batches, args.rounds, source, args.frames,
                           Path(folder))
