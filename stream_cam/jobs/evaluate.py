@@ -168,12 +168,13 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
         frames += 1
         if bar is not None:
             bar.update(1)
-        top_class = int(any_cam(rgb).class_indices[0])  # every method explains the first method's top class
+        first = any_cam(rgb)
+        top_class = int(first.class_indices[0])  # every method explains the first method's top class
         for method, cam in cams.items():
-            result = cam(rgb, classes=top_class)
+            result = first if cam is any_cam else cam(rgb, classes=top_class)
             results[method].frames.append([score_map(model, scoring.predict, rgb, result.heatmaps[0], top_class,
                                                      options.steps)])
-        shape = any_cam(rgb).heatmaps[0].shape
+        shape = first.heatmaps[0].shape
         # The random baseline: the mean of several seeded draws, new ones on every frame.
         draws = [random_map(shape, seed=frames * options.draws + d) for d in range(options.draws)]
         results["random"].frames.append([score_map(model, scoring.predict, rgb, heat, top_class, options.steps)
@@ -181,7 +182,7 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
         results["center"].frames.append([score_map(model, scoring.predict, rgb, center_map(shape), top_class,
                                                    options.steps)])
         rows += [{"frame": name, "class": top_class, "method": method,
-                  **{m: round(float(r.per_frame(m)[-1]), 5) for m in METRICS}} for method, r in results.items()]
+                  **{m: round(float(np.mean([METRICS[m](f) for f in r.frames[-1]])), 5) for m in METRICS}} for method, r in results.items()]
         log.info("scored %s (class %s)", name, top_class)
     if bar is not None:
         bar.close()
