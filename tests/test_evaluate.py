@@ -162,6 +162,7 @@ def _red_on_the_left():
 
 
 def test_the_verdict_on_maps_whose_answer_is_known():
+    """Deletion/insertion and ROAD alike: the evidence beats random, its inverse is worse, noise tells nothing."""
     from stream_cam.jobs.evaluate import MethodScores
     from stream_cam.models.loaded import LoadedModel
 
@@ -181,12 +182,140 @@ def test_the_verdict_on_maps_whose_answer_is_known():
         image[:, :16] = (rng.integers(200, 256), rng.integers(0, 30), rng.integers(0, 30))
         assert predict(model.preprocess(image[None]))[0, 0] > 0.5  # class 0 is the top class
         for name, heat in (*maps.items(), ("noise", random_map((8, 8), seed=1000 + frame))):
-            scores[name].frames.append([score_map(model, predict, image, heat, 0, steps=8)])
+            scores[name].frames.append([score_map(model, predict, image, heat, 0, steps=8, road=True)])
         scores["random"].frames.append([score_map(model, predict, image, random_map((8, 8), seed=8 * frame + d), 0,
-                                                  steps=8) for d in range(8)])
+                                                  steps=8, road=True) for d in range(8)])
     verdicts = {name: scores[name].against(scores["random"]) for name in ("evidence", "inverse", "noise")}
     assert verdicts["evidence"]["verdict"] == "beats random" and verdicts["evidence"]["beats_random"]
     assert verdicts["inverse"]["verdict"] == "worse than random" and not verdicts["inverse"]["beats_random"]
     assert verdicts["noise"]["verdict"] == "inconclusive"
     low, high = verdicts["evidence"]["vs_random"]["deletion_auc"]
     assert low <= high < 0
+    # ROAD: imputing the red half from its neighbours removes the evidence only once all of it is gone
+    assert verdicts["evidence"]["road_verdict"] == "beats random"
+    assert verdicts["inverse"]["road_verdict"] == "worse than random"
+    assert verdicts["noise"]["road_verdict"] == "inconclusive"
+    assert verdicts["evidence"]["vs_random"]["road_morf_auc"][1] < -0.3  # MoRF falls at half the pixels
+    evidence_curve = scores["evidence"].frames[0][0].road.morf
+    assert evidence_curve[4] > 0.9 > 0.1 > evidence_curve[5]  # 40% removed: red left; 50%: none
+
+
+# -- ROAD: noisy linear imputation, against an independent dense solve --
+
+def _impute_densely(image: np.ndarray, removed: np.ndarray) -> np.ndarray:
+    """The reference: one equation per removed pixel, written pixel by pixel and solved densely.
+    A removed pixel is the weighted mean of its in-image neighbours (1/6 sides, 1/12 diagonals)."""
+    height, width = removed.shape
+    unknown = [(y, x) for y in range(height) for x in range(width) if removed[y, x]]
+    index = {p: i for i, p in enumerate(unknown)}
+    a = np.zeros((len(unknown), len(unknown)))
+    b = np.zeros((len(unknown), image.shape[2]))
+    for i, (y, x) in enumerate(unknown):
+        for dy in (-1, 0, 1):
+            for dx in (-1, 0, 1):
+                ny, nx = y + dy, x + dx
+                if (dy, dx) == (0, 0) or not (0 <= ny < height and 0 <= nx < width):
+                    continue
+                weight = 1 / 12 if dy and dx else 1 / 6
+                a[i, i] += weight
+                if removed[ny, nx]:
+                    a[i, index[(ny, nx)]] -= weight
+                else:
+                    b[i] += weight * image[ny, nx]
+    out = image.astype(np.float64).copy()
+    solved = np.linalg.solve(a, b)
+    for i, (y, x) in enumerate(unknown):
+        out[y, x] = solved[i]
+    return out
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("shape, fraction, seed", [((9, 12), 0.3, 0), ((16, 11), 0.7, 1), ((5, 5), 0.96, 2),
+                                                   ((12, 12), 0.5, 3)])
+def test_road_imputation_matches_a_dense_solve(shape, fraction, seed):
+    from stream_cam.engine.road import NOISE_GREY, impute
+
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (*shape, 3)).astype(np.float64)
+    removed = rng.random(shape) < fraction
+    removed[0, 0] = False  # something to impute from
+    filled = impute(image, removed, noise=0.0)
+    np.testing.assert_allclose(filled, _impute_densely(image, removed), atol=1e-8)
+    np.testing.assert_array_equal(filled[~removed], image[~removed])  # known pixels untouched
+    # The property itself: a removed pixel inside the image is its eight neighbours' weighted mean
+    inside = np.zeros(shape, bool)
+    inside[1:-1, 1:-1] = True
+    y, x = np.argwhere(removed & inside)[0]
+    weights = np.array([[1, 2, 1], [2, 0, 2], [1, 2, 1]]) / 12
+    np.testing.assert_allclose((filled[y - 1:y + 2, x - 1:x + 2] * weights[..., None]).sum((0, 1)), filled[y, x],
+                               atol=1e-8)
+    # Noise: seeded, on the removed pixels only, about ROAD's size
+    noisy = impute(image, removed, seed=4)
+    np.testing.assert_array_equal(noisy, impute(image, removed, seed=4))
+    assert np.array_equal(noisy[~removed], image[~removed])
+    assert np.std((noisy - filled)[removed]) == pytest.approx(NOISE_GREY, rel=0.35)
+
+
+@pytest.mark.unit
+def test_road_removes_the_most_and_least_relevant_pixels_in_order():
+    from stream_cam.engine.road import FRACTIONS, impute, removal_masks, road_images
+
+    heat = np.arange(100, dtype=np.float32).reshape(10, 10)  # hottest at the bottom right
+    masks = removal_masks(heat)
+    assert len(masks) == 2 * len(FRACTIONS)
+    morf, lerf = masks[:len(FRACTIONS)], masks[len(FRACTIONS):]
+    for fraction, most, least in zip(FRACTIONS, morf, lerf):
+        assert most.sum() == least.sum() == round(fraction * 100)
+    assert morf[1][9, 9] and not morf[1][0, 0] and lerf[1][0, 0] and not lerf[1][9, 9]
+    assert all((a <= b).all() for a, b in zip(morf, morf[1:]))  # each step removes more, never less
+    image = np.full((10, 10, 3), 100, np.uint8)
+    images = road_images(image, heat)
+    assert images.shape == (20, 10, 10, 3) and images.dtype == np.uint8
+    assert np.abs(images.astype(int) - 100).max() <= 4  # a flat image stays flat, up to the noise
+    with pytest.raises(ValueError, match="nothing to impute"):
+        impute(image.astype(float), np.ones((10, 10), bool))
+    with pytest.raises(ValueError, match="does not match"):
+        impute(image.astype(float), np.ones((5, 10), bool))
+
+
+# -- an exported .tflite file scores itself, through its own uint8 input --
+
+@pytest.mark.slow  # over 15 s measured on 2 cores (ROAD on eight maps, twice)
+def test_an_exported_file_scores_what_the_engine_scores(lite0_tflite, lite0_cam):
+    from stream_cam.engine.litert import LiteRTExplainer
+    from stream_cam.jobs.evaluate import EvaluateOptions, evaluate
+
+    options = EvaluateOptions(steps=6, draws=2, progress=False, road=True)
+    paths = ["skimage:chelsea", "skimage:coffee"]
+    exported_file = LiteRTExplainer(lite0_tflite)
+    exported = {s["method"]: s for s in evaluate({"gradcam": exported_file}, paths, options, scorer=exported_file)}
+    engine = {s["method"]: s for s in evaluate({"gradcam": lite0_cam}, paths, options)}
+    assert set(exported) == set(engine) == {"gradcam", "random", "center"}
+    for method, row in exported.items():
+        for metric in ("deletion_auc", "insertion_auc", "road_morf_auc", "road_lerf_auc"):
+            assert row[metric] == pytest.approx(engine[method][metric], abs=0.01), (method, metric)
+        assert row["average_drop"] == pytest.approx(engine[method]["average_drop"], abs=1.0)  # in %
+    assert exported["gradcam"]["vs_random"].keys() == engine["gradcam"]["vs_random"].keys()
+
+
+def test_evaluate_runs_an_exported_file_without_tensorflow(lite0_tflite, tmp_path):
+    from helpers import run_without_tensorflow
+
+    model = str(lite0_tflite)
+    result = run_without_tensorflow("evaluate", "skimage:chelsea", "--model", model, "--road", "--json", "--steps",
+                                    "4", "--draws", "2", "--per-frame", "frames.jsonl", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    rows = {row["method"]: row for row in map(json.loads, result.stdout.splitlines())}
+    assert set(rows) == {"gradcam", "random", "center"}  # the file's one method and the baselines
+    assert {"road_morf_auc", "road_lerf_auc"} <= set(rows["gradcam"]["vs_random"])
+    assert rows["gradcam"]["road_verdict"] == "inconclusive"  # one frame is too few
+    assert 0 <= rows["gradcam"]["road_morf_auc"] <= 1 and rows["random"]["draws"] == 2
+    lines = [json.loads(line) for line in (tmp_path / "frames.jsonl").read_text().splitlines()]
+    assert len(lines) == 3 and all("road_lerf_auc" in line for line in lines)
+    table = run_without_tensorflow("evaluate", "skimage:coffee", "--model", model, "--road", "--steps", "4",
+                                   "--draws", "2", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert "ROAD MoRF (lower)" in table.stdout and "ROAD LeRF" in table.stdout.split("bootstrap intervals")[1]
+    # The file holds one method: another is refused before any work, in one line
+    assert_one_line_error(run_without_tensorflow("evaluate", "--model", model, "--method", "gradcam++",
+                                                 cwd=tmp_path), "exported with --method gradcam")

@@ -98,23 +98,27 @@ def run_demo(args: argparse.Namespace, plan: Plan, cam) -> int:
 
 
 def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
-    from ..engine.methods import build_method
+    from ..engine.litert import LiteRTExplainer
     from ..jobs.evaluate import evaluate, print_summaries
 
-    from ..engine.litert import LiteRTExplainer
+    if isinstance(cam, LiteRTExplainer) and cam.source is None:
+        # An exported .tflite file: its one method, and its own uint8 input scores the masked images
+        summaries = evaluate({cam.method_name: cam}, args.paths, plan.options, scorer=cam)
+    else:
+        # The maps come from the run's runtime (LiteRT for the methods it has); the scores of the masked
+        # images from the TensorFlow model (the same numbers, to 1e-6: README, "Runtimes").
+        from ..engine.methods import build_method
 
-    # The maps come from the run's runtime (LiteRT for the methods it has); the scores of the masked
-    # images from the TensorFlow model (the same numbers, to 1e-6: README, "Runtimes").
-    engine = cam.source if isinstance(cam, LiteRTExplainer) and cam.source is not None else cam
-    convert = cam.convert if isinstance(cam, LiteRTExplainer) else None
+        engine = cam.source if isinstance(cam, LiteRTExplainer) and cam.source is not None else cam
+        convert = cam.convert if isinstance(cam, LiteRTExplainer) else None
 
-    def method(name: str):
-        built = build_method(name, engine.model, jit_compile=args.xla, score_channels=args.score_channels)
-        return convert(built) if convert is not None else built
+        def method(name: str):
+            built = build_method(name, engine.model, jit_compile=args.xla, score_channels=args.score_channels)
+            return convert(built) if convert is not None else built
 
-    cams = {name: cam if name == cam.method_name else method(name)
-            for name in args.methods if name in cam.methods or not args.all_methods}
-    summaries = evaluate(cams, args.paths, plan.options, scorer=engine)
+        cams = {name: cam if name == cam.method_name else method(name)
+                for name in args.methods if name in cam.methods or not args.all_methods}
+        summaries = evaluate(cams, args.paths, plan.options, scorer=engine)
     print_summaries(summaries, plan.options.as_json)
     if plan.options.plot is not None:
         print(f"curves: {plan.options.plot}", file=sys.stderr if plan.options.as_json else sys.stdout, flush=True)

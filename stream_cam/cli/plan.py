@@ -129,8 +129,6 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
     given = fixed_by_tflite_given(args)
     if given:
         raise InputError(f"{', '.join(given)} cannot change an exported .tflite model; give them to 'stream-cam export'")
-    if args.command == "evaluate":
-        raise InputError("evaluate scores methods with TensorFlow; give it the model the .tflite file was exported from")
     if getattr(args, "runtime", "auto") == "tensorflow":
         raise InputError("--runtime tensorflow: a .tflite file runs on LiteRT; give the model it was exported from")
     if getattr(args, "render", None) == "device":
@@ -143,10 +141,12 @@ def _check_tflite(args: argparse.Namespace) -> list[str]:
         info = read_description(args.model)
     except ModelError as exc:
         raise InputError(str(exc)) from exc
-    method = getattr(args, "method", None)
-    if method is not None and method != info["method"]:
-        raise InputError(f"{args.model} was exported with --method {info['method']}; export it again with "
-                         f"--method {method}, or leave --method out")
+    # evaluate takes several --method (or all); the other commands one
+    asked = (args.methods or []) if args.command == "evaluate" else [getattr(args, "method", None)]
+    for method in asked:
+        if method not in (None, "all", info["method"]):
+            raise InputError(f"{args.model} was exported with --method {info['method']}; export it again with "
+                             f"--method {method}, or leave --method out")
     return info["labels"]
 
 
@@ -308,7 +308,7 @@ def _plan_evaluate(args: argparse.Namespace, classes: list[int], address: Addres
     args.methods = list(METHOD_NAMES) if args.all_methods else list(dict.fromkeys(chosen))
     options = EvaluateOptions(steps=args.steps, every=args.every, as_json=args.json, plot=args.plot,
                               per_frame=args.per_frame, overwrite=args.overwrite, smooth=args.smooth,
-                              draws=args.draws)
+                              draws=args.draws, road=args.road)
     options.validate()
     return Plan("evaluate", options, None, [])
 

@@ -8,20 +8,29 @@
   multiplied by the map keeps how much of the class's probability? Drop = max(0, Y - O) / Y,
   averaged; Increase = share of images where O > Y.
 
+* ROAD (:mod:`.road`, optional): most- and least-relevant-first removal with the removed
+  pixels imputed from their neighbours instead of set to black.
+
 Every curve's steps go through the model as ONE batch. Maps are compared with two baselines
 that know nothing: a random map and a centred Gaussian.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import cv2
 import numpy as np
 
-if TYPE_CHECKING:  # models.loaded imports Keras; the CLI's checks import this module before TensorFlow
-    from ..models.loaded import LoadedModel
+from .road import Road, road_images, split_curves
+
+if TYPE_CHECKING:
+    from .explainer import ExplainedModel
+
+# A compiled forward pass: ``model.preprocess``'s batch -> probabilities (N, classes)
+Predict = Callable[[np.ndarray], np.ndarray]
 
 DEFAULT_STEPS = 20
 BLUR_SIGMA = 10.0
@@ -35,6 +44,7 @@ class Faithfulness:
     insertion: np.ndarray  # the same, revealing pixels over a blurred image
     original: float  # the class's probability on the image
     masked: float  # ... on the image multiplied by the map
+    road: Road | None = None  # the ROAD curves, when asked for
 
     @property
     def deletion_auc(self) -> float:
@@ -43,6 +53,19 @@ class Faithfulness:
     @property
     def insertion_auc(self) -> float:
         return auc(self.insertion)
+
+    @property
+    def road_morf_auc(self) -> float:
+        return auc(self._road().morf)
+
+    @property
+    def road_lerf_auc(self) -> float:
+        return auc(self._road().lerf)
+
+    def _road(self) -> Road:
+        if self.road is None:
+            raise ValueError("these scores have no ROAD curves (score_map(..., road=True))")
+        return self.road
 
     @property
     def drop(self) -> float:
@@ -71,12 +94,14 @@ def center_map(shape: tuple[int, int]) -> np.ndarray:
     return np.exp(-(((x - (width - 1) / 2) / (width / 4)) ** 2 + ((y - (height - 1) / 2) / (height / 4)) ** 2) / 2)
 
 
-def score_map(model: LoadedModel, predict, rgb: np.ndarray, heatmap: np.ndarray, class_index: int,
-              steps: int = DEFAULT_STEPS) -> Faithfulness:
-    """Deletion, insertion and the masked-image probability of ``heatmap`` for ``class_index``.
+def score_map(model: ExplainedModel, predict: Predict, rgb: np.ndarray, heatmap: np.ndarray, class_index: int,
+              steps: int = DEFAULT_STEPS, road: bool = False, pool: Executor | None = None) -> Faithfulness:
+    """Deletion, insertion and the masked-image probability of ``heatmap`` for ``class_index``
+    (and ROAD's two curves with ``road``, imputed in ``pool``'s threads when given).
 
-    ``predict`` maps a float32 model-input batch to probabilities (one compiled forward pass);
-    everything happens at the model's input size, where the model sees the pixels."""
+    ``predict`` maps ``model.preprocess``'s batch to probabilities: the TensorFlow engine's float32
+    input, or an exported file's own uint8 input on LiteRT. Everything happens at the model's input
+    size, where the model sees the pixels."""
     height, width = model.input_size
     image = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
     heat = cv2.resize(np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
@@ -92,6 +117,9 @@ def score_map(model: LoadedModel, predict, rgb: np.ndarray, heatmap: np.ndarray,
         inserted.append(blurred * keep + image * (1.0 - keep))  # revealed pixels over the blur
     shown = image * heat[..., None].clip(0.0, 1.0)  # the image multiplied by the map
     batch = np.stack([*deleted, *inserted, image, shown]).round().clip(0, 255).astype(np.uint8)
+    if road:  # ROAD's images go through the model in the same batch
+        batch = np.concatenate([batch, road_images(image, heat, pool)])
     probabilities = predict(model.preprocess(batch))[:, class_index]
     n = steps + 1
-    return Faithfulness(probabilities[:n], probabilities[n:2 * n], float(probabilities[-2]), float(probabilities[-1]))
+    return Faithfulness(probabilities[:n], probabilities[n:2 * n], float(probabilities[2 * n]),
+                        float(probabilities[2 * n + 1]), split_curves(probabilities[2 * n + 2:]) if road else None)
