@@ -319,3 +319,41 @@ def test_evaluate_runs_an_exported_file_without_tensorflow(lite0_tflite, tmp_pat
     # The file holds one method: another is refused before any work, in one line
     assert_one_line_error(run_without_tensorflow("evaluate", "--model", model, "--method", "gradcam++",
                                                  cwd=tmp_path), "exported with --method gradcam")
+
+
+def test_roads_threads_stop_when_a_method_fails_mid_run(tmp_path):
+    """The imputation pool and the progress bar are closed even when explaining a frame raises."""
+    import threading
+
+    import cv2
+
+    from stream_cam.engine.explainer import CAMResult
+    from stream_cam.jobs.evaluate import EvaluateOptions, evaluate
+    from stream_cam.models.loaded import LoadedModel
+
+    keras_model = _red_on_the_left()
+
+    class FailsOnTheSecondFrame:
+        model = LoadedModel.from_keras(keras_model, scaling="0..1")
+        calls = 0
+
+        def predict(self, batch):
+            return np.asarray(keras_model(batch))
+
+        def __call__(self, rgb, classes=None):
+            self.calls += 1
+            if self.calls == 2:
+                raise RuntimeError("the engine failed")
+            evidence = np.zeros((1, 8, 8), np.float32)
+            evidence[:, :, :4] = 1.0
+            return CAMResult(evidence, np.array([[0.9, 0.1]], np.float32), np.array([0]))
+
+    image = np.zeros((32, 32, 3), np.uint8)
+    image[:, :16] = (0, 0, 255)  # BGR red on the left
+    for name in ("a.png", "b.png"):
+        cv2.imwrite(str(tmp_path / name), image)
+    failing = FailsOnTheSecondFrame()
+    with pytest.raises(RuntimeError, match="the engine failed"):
+        evaluate({"fails": failing}, [str(tmp_path)], EvaluateOptions(steps=4, draws=2, road=True, progress=False))
+    assert failing.calls == 2  # the first frame was scored with ROAD, the second raised
+    assert not [t for t in threading.enumerate() if t.name.startswith("road")]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -34,11 +35,12 @@ class Road:
     lerf: np.ndarray  # least relevant first
 
 
-def impute_system(image: np.ndarray, removed: np.ndarray):
+def impute_system(image: np.ndarray, removed: np.ndarray) -> tuple[Any, np.ndarray, tuple[np.ndarray, np.ndarray]]:
     """The sparse system ``A x = b`` whose solution fills ``removed`` (symmetric, positive definite).
 
     Row of a removed pixel i: (sum of its in-image neighbours' weights) x_i - sum over removed
-    neighbours j of w_ij x_j = sum over known neighbours j of w_ij v_j."""
+    neighbours j of w_ij x_j = sum over known neighbours j of w_ij v_j. Returns the sparse matrix
+    (CSC), the right-hand sides (one column per channel) and the removed pixels' rows and columns."""
     import scipy.sparse
 
     height, width = removed.shape
