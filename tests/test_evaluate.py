@@ -357,3 +357,21 @@ def test_roads_threads_stop_when_a_method_fails_mid_run(tmp_path):
         evaluate({"fails": failing}, [str(tmp_path)], EvaluateOptions(steps=4, draws=2, road=True, progress=False))
     assert failing.calls == 2  # the first frame was scored with ROAD, the second raised
     assert not [t for t in threading.enumerate() if t.name.startswith("road")]
+
+
+@pytest.mark.unit
+def test_the_table_says_when_a_video_had_no_change_to_lag_behind():
+    import io
+
+    from stream_cam.jobs.evaluate import print_summaries
+
+    row = {"method": "gradcam", "frames": 2, "deletion_auc": 0.1, "insertion_auc": 0.4, "average_drop": 7.0,
+           "increase_in_confidence": 0.0, "stability": {"mean": 0.97, "std": 0.01, "smooth": 0.5, "smoothed_mean": 0.99,
+                                                       "smoothed_std": 0.003, "lag_frames": None, "changes": 0}}
+    out = io.StringIO()
+    print_summaries([row], as_json=False, out=out)
+    assert "no change in the video to lag behind" in out.getvalue() and "None" not in out.getvalue()
+    row["stability"].update(lag_frames=3, changes=2)
+    out = io.StringIO()
+    print_summaries([row], as_json=False, out=out)
+    assert "smoothing lags 3 frames behind a change (2 changes)" in out.getvalue()

@@ -290,9 +290,10 @@ def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdo
         print("\nstability on the videos (frame-to-frame correlation of the heatmaps, every frame):", file=out)
         for s in stable:
             st = s["stability"]
+            lag = (f"smoothing lags {st['lag_frames']} frames behind a change ({st['changes']} changes)"
+                   if st["lag_frames"] is not None else "no change in the video to lag behind")
             print(f"{s['method']:12} without smoothing {st['mean']} +- {st['std']}; with --smooth {st['smooth']}: "
-                  f"{st['smoothed_mean']} +- {st['smoothed_std']}; smoothing lags {st['lag_frames']} frames "
-                  f"behind a change ({st['changes']} changes)", file=out)
+                  f"{st['smoothed_mean']} +- {st['smoothed_std']}; {lag}", file=out)
 
 
 def _settle(summary: dict, key: str = "verdict") -> str:
