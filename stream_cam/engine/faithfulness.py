@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Callable
 import cv2
 import numpy as np
 
-from .road import Road, road_images, split_curves
+from .road import Road, hottest_first, road_images, split_curves
 
 if TYPE_CHECKING:
     from .explainer import ExplainedModel
@@ -56,13 +56,14 @@ class Faithfulness:
 
     @property
     def road_morf_auc(self) -> float:
-        return auc(self._road().morf)
+        return auc(self.road_curves().morf)
 
     @property
     def road_lerf_auc(self) -> float:
-        return auc(self._road().lerf)
+        return auc(self.road_curves().lerf)
 
-    def _road(self) -> Road:
+    def road_curves(self) -> Road:
+        """The ROAD curves; a ValueError when they were not computed."""
         if self.road is None:
             raise ValueError("these scores have no ROAD curves (score_map(..., road=True))")
         return self.road
@@ -105,7 +106,7 @@ def score_map(model: ExplainedModel, predict: Predict, rgb: np.ndarray, heatmap:
     height, width = model.input_size
     image = cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA).astype(np.float32)
     heat = cv2.resize(np.asarray(heatmap, np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
-    order = np.argsort(-heat.ravel(), kind="stable")  # hottest first
+    order = hottest_first(heat)
     blurred = cv2.GaussianBlur(image, (0, 0), BLUR_SIGMA)
     counts = np.linspace(0, order.size, steps + 1).astype(int)
     deleted, inserted = [], []
@@ -118,7 +119,7 @@ def score_map(model: ExplainedModel, predict: Predict, rgb: np.ndarray, heatmap:
     shown = image * heat[..., None].clip(0.0, 1.0)  # the image multiplied by the map
     batch = np.stack([*deleted, *inserted, image, shown]).round().clip(0, 255).astype(np.uint8)
     if road:  # ROAD's images go through the model in the same batch
-        batch = np.concatenate([batch, road_images(image, heat, pool)])
+        batch = np.concatenate([batch, road_images(image, heat, pool, order=order)])
     probabilities = predict(model.preprocess(batch))[:, class_index]
     n = steps + 1
     return Faithfulness(probabilities[:n], probabilities[n:2 * n], float(probabilities[2 * n]),

@@ -89,9 +89,15 @@ def impute(image: np.ndarray, removed: np.ndarray, seed: int = 0, noise: float =
     return out
 
 
-def removal_masks(heat: np.ndarray) -> list[np.ndarray]:
-    """The removed pixels of every ROAD image of ``heat``: MoRF's fractions, then LeRF's."""
-    order = np.argsort(-heat.ravel(), kind="stable")  # hottest first
+def hottest_first(heat: np.ndarray) -> np.ndarray:
+    """The flat indices of ``heat``'s pixels, hottest first (ties keep their order): every curve's order."""
+    return np.argsort(-heat.ravel(), kind="stable")
+
+
+def removal_masks(heat: np.ndarray, order: np.ndarray | None = None) -> list[np.ndarray]:
+    """The removed pixels of every ROAD image of ``heat``: MoRF's fractions, then LeRF's
+    (``order``: :func:`hottest_first` of ``heat``, when the caller has it already)."""
+    order = hottest_first(heat) if order is None else order
     masks = []
     for reverse in (False, True):
         ranked = order[::-1] if reverse else order
@@ -102,9 +108,10 @@ def removal_masks(heat: np.ndarray) -> list[np.ndarray]:
     return masks
 
 
-def road_images(image: np.ndarray, heat: np.ndarray, pool: Executor | None = None, seed: int = 0) -> np.ndarray:
+def road_images(image: np.ndarray, heat: np.ndarray, pool: Executor | None = None, seed: int = 0,
+                order: np.ndarray | None = None) -> np.ndarray:
     """Every ROAD image of ``heat`` on ``image`` (uint8, MoRF then LeRF), imputed in ``pool`` when given."""
-    masks = removal_masks(heat)
+    masks = removal_masks(heat, order)
     seeds = [seed * len(masks) + i for i in range(len(masks))]
     filled = list(pool.map(impute, [image] * len(masks), masks, seeds)) if pool is not None else \
         [impute(image, m, s) for m, s in zip(masks, seeds)]

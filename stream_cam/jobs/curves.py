@@ -30,9 +30,9 @@ def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> N
         ("insertion (higher is better)", "fraction of pixels, hottest first", steps, lambda f: f.insertion)]
     if options.road:
         panels += [("ROAD MoRF (lower is better)", "fraction imputed, most relevant first", np.array(FRACTIONS),
-                    lambda f: f.road.morf if f.road is not None else f.deletion),
+                    lambda f: f.road_curves().morf),
                    ("ROAD LeRF (higher is better)", "fraction imputed, least relevant first", np.array(FRACTIONS),
-                    lambda f: f.road.lerf if f.road is not None else f.insertion)]
+                    lambda f: f.road_curves().lerf)]
     figure, axes = pyplot.subplots(len(panels) // 2, 2, figsize=(10, 4 * len(panels) // 2), dpi=100, squeeze=False)
     for axis, (title, xlabel, xs, curve) in zip(axes.ravel(), panels):
         for name, scores in results.items():
