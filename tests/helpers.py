@@ -78,9 +78,10 @@ def start_without_tensorflow(*args: str, cwd: Path, env: dict | None = None) -> 
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
-# The one-time lines of the first run that converts a model for LiteRT (engine/runtime.py): which
-# test runs first decides who sees them, so the checks of stderr below set them aside.
-RUNTIME_NOTICES = ("preparing a faster runtime", "prepared the faster runtime")
+# The one-time lines of the first run that converts a model for LiteRT, and of the first that times
+# it against TensorFlow at a batch size (engine/runtime.py): which test runs first decides who sees
+# them, so the checks of stderr below set them aside.
+RUNTIME_NOTICES = ("preparing a faster runtime", "prepared the faster runtime", "timing LiteRT against", "timed LiteRT")
 
 
 def without_notices(stderr: str) -> str:

@@ -96,9 +96,10 @@ def test_the_cache_is_read_back_not_rebuilt_and_its_key_follows_what_shapes_the_
     cache.announce = said.append
     model = LoadedModel.from_keras(tiny_cnn(seed=5))
     first = choose_runtime(GradCAM(model), "auto", cache)
-    assert len(said) == 2 and said[0].startswith("preparing a faster runtime") and " s " in said[1]
+    assert len(said) == 4 and said[0].startswith("preparing a faster runtime") and " s " in said[1]
+    assert said[2].startswith("timing LiteRT against TensorFlow at batch 1")  # auto's measurement, once
     again = choose_runtime(GradCAM(model), "auto", cache)
-    assert len(said) == 2 and again.model.path == first.model.path  # read back, not converted again
+    assert len(said) == 4 and again.model.path == first.model.path  # read back, not converted or timed again
     keys = {cache.key(GradCAM(model), 1)}
     keys.add(cache.key(GradCAM(model), 2))  # maps per call
     keys.add(cache.key(build_method("layercam", model), 1))  # method
@@ -163,6 +164,8 @@ def test_two_processes_filling_the_cache_at_once_convert_once_and_agree(tmp_path
     assert len(answers) == 1 and answers.pop().startswith("litert ")  # the same entry for both
     preparing = sum(err.count("preparing a faster runtime") for _, err in outs)
     assert preparing == 1, outs  # one converted it, the other waited for it and read it
+    timing = sum(err.count("timing LiteRT against TensorFlow") for _, err in outs)
+    assert timing == 1, outs  # one timed the two runtimes, the other read its figures
     folder = tmp_path / "shared" / "litert"
     assert len(list(folder.glob("*.tflite"))) == 1 and not list(folder.glob(".*.part"))
 
@@ -251,3 +254,84 @@ def test_a_live_method_switch_on_litert_converts_or_falls_back_to_tensorflow_wit
     seen = list(dict.fromkeys((line["method"], line["runtime"]) for line in lines))
     assert seen == [("gradcam", "litert"), ("eigencam", "tensorflow"), ("layercam", "litert")]
     assert stats.shown == 150
+
+
+def _speed_records(folder: Path) -> dict:
+    [sidecar] = folder.glob("*.json")
+    return json.loads(sidecar.read_text())["speeds"]
+
+
+def _set_speed_record(folder: Path, batch: int, figures: dict) -> None:
+    """Write figures into the one cache entry's record in ``folder``, as a measurement would."""
+    import os
+
+    [sidecar] = folder.glob("*.json")
+    record = json.loads(sidecar.read_text())
+    record["speeds"][f"batch {batch}, {os.cpu_count()} threads of {os.cpu_count()} cores"] = figures
+    sidecar.write_text(json.dumps(record))
+
+
+def test_auto_runs_the_runtime_measured_faster_at_the_jobs_batch_size_and_keeps_the_figures(cache, caplog):
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    said: list[str] = []
+    cache.announce = said.append
+    cam = GradCAM(LoadedModel.from_keras(tiny_cnn(seed=12)))
+    # Measured for real at batch 1: a tiny model runs far faster on LiteRT than through TensorFlow.
+    assert choose_runtime(cam, "auto", cache).runtime == "litert"
+    [figures] = _speed_records(cache.folder).values()
+    assert 0 < figures["litert_ms"] < figures["tensorflow_ms"], figures
+    assert said[-1].startswith("timed LiteRT") and "LiteRT explains" in said[-1]
+    # Kept figures decide at once: where they say TensorFlow is faster (as ResNet50 at batch 8 on
+    # 2 cores), auto runs TensorFlow and says why; an explicit --runtime litert is obeyed.
+    _set_speed_record(cache.folder, 8, {"tensorflow_ms": 30.0, "litert_ms": 40.0})
+    said.clear()
+    with caplog.at_level(logging.INFO, logger="stream_cam.engine.runtime"):
+        assert choose_runtime(cam, "auto", cache, batch=8) is cam
+    assert not said and "LiteRT 40.0 ms, TensorFlow 30.0 ms per frame at batch 8" in caplog.text
+    assert choose_runtime(cam, "litert", cache, batch=8).runtime == "litert"
+    assert choose_runtime(cam, "auto", cache, batch=1).runtime == "litert"  # batch 1's own figures
+    # A damaged record is measured again, never trusted.
+    _set_speed_record(cache.folder, 8, {"tensorflow_ms": "fast", "litert_ms": -1})
+    with caplog.at_level(logging.WARNING, logger="stream_cam.engine.runtime"):
+        choose_runtime(cam, "auto", cache, batch=8)
+    assert "damaged speed record" in caplog.text and said[0].startswith("timing LiteRT against TensorFlow at batch 8")
+    assert [r["litert_ms"] > 0 for r in _speed_records(cache.folder).values()] == [True, True]
+
+
+def test_the_measurement_refuses_what_it_cannot_time(tiny_cam, photos):
+    from stream_cam.engine.speed import Speeds, measure
+
+    with pytest.raises(ValueError, match="at least 1"):
+        measure(tiny_cam, tiny_cam, photos["chelsea"], batch=0)
+    assert Speeds(8, 5.0, 5.0).faster == "litert"  # level: LiteRT, which needs less memory
+    assert Speeds(8, 4.9, 5.0).faster == "tensorflow"
+    with pytest.raises(ValueError, match="damaged"):
+        Speeds.from_json(8, {"tensorflow_ms": 0, "litert_ms": 1})
+
+
+def test_a_video_job_on_auto_runs_what_the_figures_at_its_batch_size_say(tmp_path):
+    from helpers import write_clip
+
+    tiny_cnn(seed=13).save(tmp_path / "tiny.keras")
+    write_clip(tmp_path / "clip.mp4", frames=10)
+    env = {"STREAM_CAM_CACHE": str(tmp_path / "cache")}
+
+    def video(*extra: str) -> tuple[set, str]:
+        result = run("video", "clip.mp4", "-o", "out.mp4", "--overwrite", "--model", "tiny.keras", "--log", "l.jsonl",
+                     *extra, cwd=tmp_path, env=env)
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+        return {r["runtime"] for r in records}, result.stderr
+
+    runtimes, stderr = video()
+    assert runtimes == {"litert"} and "timing LiteRT against TensorFlow at batch 8" in stderr
+    _set_speed_record(tmp_path / "cache" / "litert", 8, {"tensorflow_ms": 1.0, "litert_ms": 2.0})
+    runtimes, stderr = video()
+    assert runtimes == {"tensorflow"} and "timing" not in stderr  # the kept figures decided
+    runtimes, stderr = video("--batch", "4")
+    assert runtimes == {"litert"} and "timing LiteRT against TensorFlow at batch 4" in stderr
+    runtimes, _ = video("--runtime", "litert")
+    assert runtimes == {"litert"}

@@ -14,6 +14,10 @@ truncated or foreign file is rebuilt, never trusted. Entries are written under a
 and renamed into place (atomic), and made under a file lock: two processes wanting the same
 entry convert it once, the second one reads it.
 
+``auto`` also times the two at the job's batch size on this machine, once (:mod:`.speed`): a video
+job calls TensorFlow with batches of 8, where it can be the faster one (ResNet50 on 2 cores). The
+figures are kept in the entry's record, so later runs choose at once.
+
 LiteRT's threads: every core (``os.cpu_count()``, the interpreter's default here). Measured on 2
 cores, 2 threads beat 1 in live mode too, beside the display and capture threads (Lite0: 10.3 vs
 14.9 ms per heatmap, the same CPU per shown frame; README, "Runtimes").
@@ -39,9 +43,11 @@ from .explainer import Explains
 from .gradcam import CAM
 from .litert import LiteRTExplainer
 from .registry import METHOD_INFO, RUNTIMES
+from .speed import Speeds, measure
 
 log = logging.getLogger(__name__)
 
+RUNTIME_NAMES = {"litert": "LiteRT", "tensorflow": "TensorFlow"}
 MAX_MAP_DIFFERENCE = 1e-3  # a converted explainer further than this from the engine is not used
 
 
@@ -65,10 +71,11 @@ def why_not_litert(cam: CAM) -> str:
 
 
 def choose_runtime(cam: CAM, runtime: str, cache: LiteRTCache, maps: int = 1,
-                   threads: int | None = None) -> Explains:
+                   threads: int | None = None, batch: int = 1) -> Explains:
     """The explainer that runs ``cam``'s explanations under ``runtime`` (``auto``, ``tensorflow``, ``litert``).
 
-    ``maps``: how many classes' maps the jobs ask for per frame (top-k in one call)."""
+    ``maps``: how many classes' maps the jobs ask for per frame (top-k in one call); ``batch``: the
+    frames per engine call (video: ``--batch``), at which ``auto`` runs whichever measured faster."""
     if runtime not in RUNTIMES:
         raise ModelError(f"--runtime {runtime}: choose one of {', '.join(RUNTIMES)}")
     if runtime == "tensorflow":
@@ -82,13 +89,18 @@ def choose_runtime(cam: CAM, runtime: str, cache: LiteRTCache, maps: int = 1,
         raise ModelError(f"--runtime litert: LiteRT has no form of {cam.method_name} (it needs an SVD); "
                          "use another --method or --runtime tensorflow")
     try:
-        explainer = cache.explainer(cam, maps, threads)
+        explainer, path = cache.entry(cam, maps, threads)
     except ModelError as exc:
         if runtime == "litert":
             raise
         log.warning("LiteRT cannot run this explainer, so TensorFlow does: %s", exc)
         return cam
-    explainer.convert = lambda other: choose_runtime(other, "auto", cache, maps, threads)
+    if runtime == "auto":
+        speeds = cache.speeds(path, cam, explainer, maps, batch, threads)
+        if speeds.faster == "tensorflow":
+            log.info("runtime: TensorFlow (%s)", speeds.describe())
+            return cam
+    explainer.convert = lambda other: choose_runtime(other, "auto", cache, maps, threads, batch)
     return explainer
 
 
@@ -130,12 +142,16 @@ class LiteRTCache:
     # -- an entry -----------------------------------------------------------------------------
     def explainer(self, cam: CAM, maps: int = 1, threads: int | None = None) -> LiteRTExplainer:
         """``cam`` on LiteRT: from the cache, or converted, checked and cached now (once)."""
+        return self.entry(cam, maps, threads)[0]
+
+    def entry(self, cam: CAM, maps: int = 1, threads: int | None = None) -> tuple[LiteRTExplainer, Path]:
+        """:meth:`explainer`, and the path of its cache entry."""
         self.folder.mkdir(parents=True, exist_ok=True)
         key = self.key(cam, maps)
         path = self.folder / f"{key}.tflite"
         found = self._open(path, cam, threads)
         if found is not None:
-            return found
+            return found, path
         with _locked(self.folder / f"{key}.lock"):
             found = self._open(path, cam, threads)  # another process may have made it meanwhile
             if found is None:
@@ -143,7 +159,30 @@ class LiteRTCache:
                 found = self._open(path, cam, threads)
         if found is None:
             raise ModelError(f"the LiteRT file just made in {self.folder} cannot be read back")
-        return found
+        return found, path
+
+    # -- which runtime is faster ------------------------------------------------------------------
+    def speeds(self, path: Path, cam: CAM, explainer: LiteRTExplainer, maps: int, batch: int,
+               threads: int | None) -> Speeds:
+        """Both runtimes' ms per frame at ``batch`` here: from the entry's record, or measured now (once,
+        under the entry's lock, so two runs starting together do not time each other's load)."""
+        sidecar = path.with_suffix(".json")
+        key = f"batch {batch}, {threads or os.cpu_count()} threads of {os.cpu_count()} cores"
+        with _locked(path.with_suffix(".lock")):
+            record = json.loads(sidecar.read_text())
+            known = record.get("speeds", {}).get(key)
+            if known is not None:
+                try:
+                    return Speeds.from_json(batch, known)
+                except ValueError as exc:
+                    log.warning("measuring again: %s", exc)
+            self.announce(f"timing LiteRT against TensorFlow at batch {batch} on this machine, once ...")
+            speeds = measure(cam, explainer, self.check_image, batch, maps)
+            self.announce(f"timed {speeds.describe()}: {RUNTIME_NAMES[speeds.faster]} explains "
+                          "(--runtime tensorflow|litert chooses yourself)")
+            record.setdefault("speeds", {})[key] = speeds.to_json()
+            _write_atomically(sidecar, json.dumps(record, indent=1))
+        return speeds
 
     def _open(self, path: Path, cam: CAM, threads: int | None) -> LiteRTExplainer | None:
         """The entry at ``path`` if it is whole and is ``cam``'s; None (and the entry removed) otherwise."""
@@ -178,13 +217,10 @@ class LiteRTCache:
             record = {"sha256": hashlib.sha256(blob).hexdigest(), "size": len(blob), "model": cam.model.name,
                       "method": cam.method_name, "layer": cam.model.layer_name, "maps": maps,
                       "max_map_difference": difference, "made": time.strftime("%Y-%m-%dT%H:%M:%S")}
-            sidecar_tmp = tmp.with_suffix(".json")
-            sidecar_tmp.write_text(json.dumps(record, indent=1))
-            os.replace(sidecar_tmp, path.with_suffix(".json"))
+            _write_atomically(path.with_suffix(".json"), json.dumps(record, indent=1))
             os.replace(tmp, path)  # the file last: an entry is whole once its .tflite exists
         finally:
             tmp.unlink(missing_ok=True)
-            tmp.with_suffix(".json").unlink(missing_ok=True)
         self.announce(f"prepared the faster runtime in {time.perf_counter() - start:.1f} s "
                       f"(cached in {self.folder}; later runs start at once)")
 
@@ -205,6 +241,16 @@ def _architecture(keras_model: Any) -> str:
         return json.dumps(keras_model.get_config(), sort_keys=True, default=str)
     except (NotImplementedError, TypeError, ValueError):  # a model that cannot describe itself
         return ";".join(f"{layer.name}:{type(layer).__name__}" for layer in keras_model.layers)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """``text`` into ``path`` whole or not at all (a temporary file renamed into place)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _sha256(path: Path) -> str:

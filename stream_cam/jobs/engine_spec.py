@@ -30,6 +30,7 @@ class EngineSpec:
     xla: bool = False
     runtime: str = DEFAULT_RUNTIME  # auto | tensorflow | litert (engine/runtime.py)
     maps: int = 1  # classes explained per frame (top-k's K): a LiteRT form gives them in one call
+    batch: int = 1  # frames per engine call (video's --batch): auto runs the runtime faster at it
     device: str = "auto"  # auto | cpu | gpu | gpu:N (engine/device.py)
     gpu_memory: int | None = None  # MB: a hard cap on the GPU's memory (default: it grows as needed)
     precision: str | None = None  # float16 | bfloat16: the forward pass in it (models/precision.py)
@@ -43,7 +44,7 @@ class EngineSpec:
             runtime = "tensorflow"  # the frame path on the device and mixed precision are the TensorFlow engine's
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
                    labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
-                   xla=args.xla, runtime=runtime, maps=maps,
+                   xla=args.xla, runtime=runtime, maps=maps, batch=getattr(args, "batch", 1),
                    device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None),
                    precision=precision)
 
@@ -74,7 +75,7 @@ class EngineSpec:
         cam = build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
                            score_channels=self.score_channels)
         cam.device = device
-        return choose_runtime(cam, self.runtime, runtime_cache(), self.maps, threads)
+        return choose_runtime(cam, self.runtime, runtime_cache(), self.maps, threads, self.batch)
 
 
 def runtime_cache() -> "LiteRTCache":

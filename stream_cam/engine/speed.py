@@ -1,0 +1,79 @@
+"""Which runtime is faster for a job on this machine, measured, not assumed.
+
+LiteRT (XNNPACK) explains one frame 1.4-3.9x faster than the TensorFlow engine at batch 1 on a
+CPU, but a video job calls the engine with batches of 8, where TensorFlow uses the cores better:
+ResNet50 on 2 cores ran video files slower on LiteRT than on TensorFlow (README, "Runtimes").
+So ``--runtime auto`` times both at the job's batch size, once, and runs the faster one; the
+figures are kept in the cache entry's record (:mod:`.runtime`), keyed by the batch size and the
+threads, so later runs decide at once.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from .explainer import Explains
+
+ROUNDS = 5  # timed calls of each runtime, interleaved; the medians are compared
+
+
+@dataclass(frozen=True)
+class Speeds:
+    """Milliseconds per frame of each runtime at ``batch`` frames per engine call."""
+
+    batch: int
+    tensorflow_ms: float
+    litert_ms: float
+
+    @property
+    def faster(self) -> str:
+        """``litert`` or ``tensorflow``: LiteRT when the two are level (it needs less memory)."""
+        return "litert" if self.litert_ms <= self.tensorflow_ms else "tensorflow"
+
+    def describe(self) -> str:
+        return (f"LiteRT {self.litert_ms:.1f} ms, TensorFlow {self.tensorflow_ms:.1f} ms per frame "
+                f"at batch {self.batch} on this machine")
+
+    def to_json(self) -> dict:
+        return {"tensorflow_ms": round(self.tensorflow_ms, 3), "litert_ms": round(self.litert_ms, 3),
+                "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
+
+    @classmethod
+    def from_json(cls, batch: int, record: dict) -> "Speeds":
+        """The figures kept in a cache record; ValueError when they are not two positive numbers."""
+        try:
+            tensorflow_ms, litert_ms = float(record["tensorflow_ms"]), float(record["litert_ms"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"a damaged speed record: {record!r}") from exc
+        if not (tensorflow_ms > 0 and litert_ms > 0):
+            raise ValueError(f"a damaged speed record: {record!r}")
+        return cls(batch, tensorflow_ms, litert_ms)
+
+
+def measure(engine: Explains, litert: Explains, image: np.ndarray, batch: int, maps: int = 1,
+            rounds: int = ROUNDS) -> Speeds:
+    """Time ``engine`` (TensorFlow) and ``litert`` on ``image`` (uint8 RGB) repeated ``batch`` times,
+    explaining ``maps`` classes per frame as the job will."""
+    if batch < 1 or maps < 1 or rounds < 1:
+        raise ValueError(f"batch, maps and rounds must be at least 1 (got {batch}, {maps}, {rounds})")
+    # The job's targets: the top `maps` classes of every frame.
+    targets = np.tile(-np.arange(1, maps + 1, dtype=np.int32), (batch, 1))
+    runners = {}
+    for name, runner in (("tensorflow", engine), ("litert", litert)):
+        inputs = np.repeat(runner.model.preprocess(image), batch, axis=0)
+        runner.explain(inputs, targets)  # the first call traces or allocates: not timed
+        runners[name] = (runner, inputs)
+    seconds: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(rounds):  # interleaved, so a busy moment of the machine slows both
+        for name, (runner, inputs) in runners.items():
+            start = time.perf_counter()
+            runner.explain(inputs, targets)
+            seconds[name].append(time.perf_counter() - start)
+    per_frame = {name: 1000 * statistics.median(values) / batch for name, values in seconds.items()}
+    return Speeds(batch, per_frame["tensorflow"], per_frame["litert"])
