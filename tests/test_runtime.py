@@ -335,3 +335,39 @@ def test_a_video_job_on_auto_runs_what_the_figures_at_its_batch_size_say(tmp_pat
     assert runtimes == {"litert"} and "timing LiteRT against TensorFlow at batch 4" in stderr
     runtimes, _ = video("--runtime", "litert")
     assert runtimes == {"litert"}
+
+
+def test_a_new_entry_prunes_entries_unused_for_long_then_the_least_recently_used_over_the_limit(cache):
+    import os
+    import time
+
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    cache.folder.mkdir(parents=True)
+    now = time.time()
+
+    def old_entry(name: str, days: float, size: int) -> Path:
+        model = cache.folder / f"{name}.tflite"
+        model.write_bytes(b"x" * size)
+        model.with_suffix(".json").write_text("{}")
+        for part in (model, model.with_suffix(".json")):
+            os.utime(part, (now - days * 86400, now - days * 86400))
+        return model
+
+    stale = old_entry("stale", days=90, size=10)  # unused for longer than 60 days
+    older, newer = old_entry("older", days=3, size=200_000), old_entry("newer", days=1, size=200_000)
+    killed = cache.folder / ".abandoned.123.part"
+    killed.write_bytes(b"half")
+    os.utime(killed, (now - 2 * 86400, now - 2 * 86400))
+    cache.max_bytes = 300_000  # room for one of them beside the new entry
+    fast = choose_runtime(GradCAM(LoadedModel.from_keras(tiny_cnn(seed=14))), "litert", cache)
+    assert fast.model.path.stat().st_size < 100_000
+    # The stale entry and the abandoned conversion went; over the limit, the least recently used
+    # went; the new entry stays whatever its size, and a run's use counts as recent.
+    assert not stale.exists() and not stale.with_suffix(".json").exists() and not killed.exists()
+    assert not older.exists() and newer.exists() and fast.model.path.exists()
+    cache.max_bytes = 0
+    os.utime(newer.with_suffix(".json"), (now + 10, now + 10))  # used after the new entry
+    assert cache.prune(keep=newer) == [fast.model.path.name]

@@ -12,7 +12,8 @@ A new entry is checked against the engine on a real photo before it is used (the
 ``stream-cam export`` makes); each entry's sidecar records the file's SHA-256, so a damaged,
 truncated or foreign file is rebuilt, never trusted. Entries are written under a temporary name
 and renamed into place (atomic), and made under a file lock: two processes wanting the same
-entry convert it once, the second one reads it.
+entry convert it once, the second one reads it. Each new entry prunes the cache: entries unused for
+60 days go, then the least recently used ones while it holds over 2 GiB.
 
 ``auto`` also times the two at the job's batch size on this machine, once (:mod:`.speed`): a video
 job calls TensorFlow with batches of 8, where it can be the faster one (ResNet50 on 2 cores). The
@@ -48,6 +49,8 @@ from .speed import Speeds, measure
 log = logging.getLogger(__name__)
 
 RUNTIME_NAMES = {"litert": "LiteRT", "tensorflow": "TensorFlow"}
+MAX_CACHE_BYTES = 2 << 30  # beyond 2 GiB the least recently used entries go (ResNet50's is 100 MB)
+MAX_AGE_DAYS = 60.0  # entries unused this long go
 MAX_MAP_DIFFERENCE = 1e-3  # a converted explainer further than this from the engine is not used
 
 
@@ -110,10 +113,12 @@ class LiteRTCache:
     ``check_image``: the real photo (uint8 RGB) a new entry is compared with the engine on;
     ``announce``: where the one-time "preparing a faster runtime" lines go (the user's terminal)."""
 
-    def __init__(self, folder: Path, check_image: np.ndarray, announce: Callable[[str], None] | None = None) -> None:
+    def __init__(self, folder: Path, check_image: np.ndarray, announce: Callable[[str], None] | None = None,
+                 max_bytes: int = MAX_CACHE_BYTES, max_age_days: float = MAX_AGE_DAYS) -> None:
         self.folder = Path(folder) / "litert"
         self.check_image = check_image
         self.announce = announce or log.info
+        self.max_bytes, self.max_age_days = max_bytes, max_age_days
 
     # -- the key ------------------------------------------------------------------------------
     def key(self, cam: CAM, maps: int) -> str:
@@ -156,6 +161,7 @@ class LiteRTCache:
             found = self._open(path, cam, threads)  # another process may have made it meanwhile
             if found is None:
                 self._make(cam, maps, path)
+                self.prune(keep=path)  # the cache grows only here
                 found = self._open(path, cam, threads)
         if found is None:
             raise ModelError(f"the LiteRT file just made in {self.folder} cannot be read back")
@@ -201,7 +207,36 @@ class LiteRTCache:
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
             return None
+        os.utime(sidecar)  # its last use, for pruning
         return explainer
+
+    def prune(self, keep: Path | None = None) -> list[str]:
+        """Remove entries unused for ``max_age_days``, then the least recently used ones while the cache
+        holds more than ``max_bytes`` (never ``keep``), and conversions abandoned a day ago. Returns the
+        removed entries' names. A run using a removed file keeps it open (POSIX); a later run converts again."""
+        now = time.time()
+        entries = []
+        for model in self.folder.glob("*.tflite"):
+            sidecar = model.with_suffix(".json")
+            with contextlib.suppress(OSError):
+                used = sidecar.stat().st_mtime if sidecar.exists() else model.stat().st_mtime
+                entries.append((used, model.stat().st_size, model))
+        entries.sort()  # least recently used first
+        total, removed = sum(size for _, size, _ in entries), []
+        for used, size, model in entries:
+            if model == keep or (now - used < self.max_age_days * 86400 and total <= self.max_bytes):
+                continue
+            for part in (model, model.with_suffix(".json"), model.with_suffix(".lock")):
+                part.unlink(missing_ok=True)
+            total -= size
+            removed.append(model.name)
+        for stray in self.folder.glob(".*.part"):  # left by a conversion that was killed
+            with contextlib.suppress(OSError):
+                if now - stray.stat().st_mtime > 86400:
+                    stray.unlink()
+        if removed:
+            log.info("pruned %d LiteRT cache entries (%s)", len(removed), ", ".join(removed))
+        return removed
 
     def _make(self, cam: CAM, maps: int, path: Path) -> None:
         """Convert ``cam``, check it against the engine on the photo, and publish it atomically."""
