@@ -20,7 +20,9 @@ import numpy as np
 if TYPE_CHECKING:
     from .explainer import Explains
 
-ROUNDS = 5  # timed calls of each runtime, interleaved; the medians are compared
+ROUNDS = 5  # timed calls of each runtime at least, interleaved; the medians are compared
+BUDGET_S = 0.5  # ... and more (up to MAX_ROUNDS) until each runtime was timed this long: close calls need it
+MAX_ROUNDS = 25
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,8 @@ class Speeds:
 def measure(engine: Explains, litert: Explains, image: np.ndarray, batch: int, maps: int = 1,
             rounds: int = ROUNDS) -> Speeds:
     """Time ``engine`` (TensorFlow) and ``litert`` on ``image`` (uint8 RGB) repeated ``batch`` times,
-    explaining ``maps`` classes per frame as the job will."""
+    explaining ``maps`` classes per frame as the job will: ``rounds`` calls of each at least, more
+    until each was timed ``BUDGET_S`` (at most ``MAX_ROUNDS``)."""
     if batch < 1 or maps < 1 or rounds < 1:
         raise ValueError(f"batch, maps and rounds must be at least 1 (got {batch}, {maps}, {rounds})")
     # The job's targets: the top `maps` classes of every frame.
@@ -70,7 +73,9 @@ def measure(engine: Explains, litert: Explains, image: np.ndarray, batch: int, m
         runner.explain(inputs, targets)  # the first call traces or allocates: not timed
         runners[name] = (runner, inputs)
     seconds: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(rounds):  # interleaved, so a busy moment of the machine slows both
+    # Interleaved, so a busy moment of the machine slows both.
+    while len(seconds["litert"]) < rounds or (min(sum(v) for v in seconds.values()) < BUDGET_S
+                                               and len(seconds["litert"]) < max(rounds, MAX_ROUNDS)):
         for name, (runner, inputs) in runners.items():
             start = time.perf_counter()
             runner.explain(inputs, targets)
