@@ -263,11 +263,11 @@ def _speed_records(folder: Path) -> dict:
 
 def _set_speed_record(folder: Path, batch: int, figures: dict) -> None:
     """Write figures into the one cache entry's record in ``folder``, as a measurement would."""
-    import os
+    from stream_cam.engine.speed import speed_key
 
     [sidecar] = folder.glob("*.json")
     record = json.loads(sidecar.read_text())
-    record["speeds"][f"batch {batch}, {os.cpu_count()} threads of {os.cpu_count()} cores"] = figures
+    record["speeds"][speed_key(batch, None)] = figures
     sidecar.write_text(json.dumps(record))
 
 
@@ -302,8 +302,11 @@ def test_auto_runs_the_runtime_measured_faster_at_the_jobs_batch_size_and_keeps_
 
 
 def test_the_measurement_refuses_what_it_cannot_time(tiny_cam, photos):
-    from stream_cam.engine.speed import Speeds, measure
+    from stream_cam.engine.speed import Speeds, _cpu_name, measure, speed_key
 
+    # Figures hold for one batch size, thread count and CPU (a cache folder may be shared).
+    assert speed_key(8, 1) != speed_key(4, 1) != speed_key(4, 3)
+    assert speed_key(8, 1).endswith(_cpu_name()) and _cpu_name().strip()
     with pytest.raises(ValueError, match="at least 1"):
         measure(tiny_cam, tiny_cam, photos["chelsea"], batch=0)
     assert Speeds(8, 5.0, 5.0).faster == "litert"  # level: LiteRT, which needs less memory

@@ -44,7 +44,7 @@ from .explainer import Explains
 from .gradcam import CAM
 from .litert import LiteRTExplainer
 from .registry import METHOD_INFO, RUNTIMES
-from .speed import Speeds, measure
+from .speed import Speeds, measure, speed_key
 
 log = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ class LiteRTCache:
         """Both runtimes' ms per frame at ``batch`` here: from the entry's record, or measured now (once,
         under the entry's lock, so two runs starting together do not time each other's load)."""
         sidecar = path.with_suffix(".json")
-        key = f"batch {batch}, {threads or os.cpu_count()} threads of {os.cpu_count()} cores"
+        key = speed_key(batch, threads)
         with _locked(path.with_suffix(".lock")):
             record = json.loads(sidecar.read_text())
             known = record.get("speeds", {}).get(key)

@@ -10,8 +10,11 @@ threads, so later runs decide at once.
 
 from __future__ import annotations
 
+import os
+import platform
 import statistics
 import time
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -23,6 +26,25 @@ if TYPE_CHECKING:
 ROUNDS = 5  # timed calls of each runtime at least, interleaved; the medians are compared
 BUDGET_S = 0.5  # ... and more (up to MAX_ROUNDS) until each runtime was timed this long: close calls need it
 MAX_ROUNDS = 25
+
+
+def speed_key(batch: int, threads: int | None) -> str:
+    """What the figures hold for: the batch size, LiteRT's threads, and this machine's cores and CPU
+    (a cache folder shared between machines keeps each one's figures)."""
+    cores = os.cpu_count()
+    return f"batch {batch}, {threads or cores} threads of {cores} cores, {_cpu_name()}"
+
+
+@lru_cache(maxsize=1)
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:  # Linux: the model name
+            for line in info:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "an unknown CPU"
 
 
 @dataclass(frozen=True)
