@@ -70,3 +70,17 @@ def test_limits_are_the_jobs_own():
     assert parser.parse_args(["video", *REQUIRED["video"], "--batch", str(MAX_BATCH)]).batch == MAX_BATCH
     with pytest.raises(InputError, match="--batch"):
         parser.parse_args(["video", *REQUIRED["video"], "--batch", str(MAX_BATCH + 1)])
+
+
+@pytest.mark.parametrize("argv, batch", [
+    (["video", "in.mp4", "-o", "out.mp4"], 8),  # the default --batch
+    (["video", "in.mp4", "-o", "out.mp4", "--batch", "3"], 3),
+    (["live", "--source", "a.mp4", "--source", "b.mp4", "--source", "0"], 3),  # a frame of each per call
+    (["live"], 1),
+    (["image"], 1),
+    (["demo"], 1),
+])
+def test_the_engine_is_timed_at_the_batch_size_each_command_calls_it_with(argv, batch):
+    from stream_cam.jobs.engine_spec import EngineSpec
+
+    assert EngineSpec.from_args(build_parser().parse_args(argv)).batch == batch

@@ -30,7 +30,7 @@ class EngineSpec:
     xla: bool = False
     runtime: str = DEFAULT_RUNTIME  # auto | tensorflow | litert (engine/runtime.py)
     maps: int = 1  # classes explained per frame (top-k's K): a LiteRT form gives them in one call
-    batch: int = 1  # frames per engine call (video's --batch): auto runs the runtime faster at it
+    batch: int = 1  # frames per engine call (video's --batch, live's sources): auto runs the faster runtime at it
     device: str = "auto"  # auto | cpu | gpu | gpu:N (engine/device.py)
     gpu_memory: int | None = None  # MB: a hard cap on the GPU's memory (default: it grows as needed)
     precision: str | None = None  # float16 | bfloat16: the forward pass in it (models/precision.py)
@@ -38,13 +38,15 @@ class EngineSpec:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "EngineSpec":
         maps = len(getattr(args, "classes", []) or []) or getattr(args, "explain_top", 1)
+        # Frames per engine call: video's --batch; live explains one frame of each source per call.
+        batch = getattr(args, "batch", None) or len(getattr(args, "sources", None) or ()) or 1
         runtime = getattr(args, "runtime", "tensorflow")  # export: the engine itself
         precision = getattr(args, "mixed_precision", None)
         if runtime == "auto" and (getattr(args, "render", None) == "device" or precision is not None):
             runtime = "tensorflow"  # the frame path on the device and mixed precision are the TensorFlow engine's
         return cls(model=args.model, layer=args.layer, weights=args.weights, preprocess=args.preprocess,
                    labels=args.labels, method=getattr(args, "method", None), score_channels=args.score_channels,
-                   xla=args.xla, runtime=runtime, maps=maps, batch=getattr(args, "batch", 1),
+                   xla=args.xla, runtime=runtime, maps=maps, batch=batch,
                    device=str(getattr(args, "device", "auto")), gpu_memory=getattr(args, "gpu_memory", None),
                    precision=precision)
 
