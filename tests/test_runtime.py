@@ -299,6 +299,10 @@ def test_auto_runs_the_runtime_measured_faster_at_the_jobs_batch_size_and_keeps_
         choose_runtime(cam, "auto", cache, batch=8)
     assert "damaged speed record" in caplog.text and said[0].startswith("timing LiteRT against TensorFlow at batch 8")
     assert [r["litert_ms"] > 0 for r in _speed_records(cache.folder).values()] == [True, True]
+    [sidecar] = cache.folder.glob("*.json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "speeds": ["not", "a", "table"]}))
+    said.clear()
+    assert choose_runtime(cam, "auto", cache, batch=8).runtime == "litert" and said  # timed afresh
 
 
 def test_the_measurement_refuses_what_it_cannot_time(tiny_cam, photos):

@@ -48,7 +48,6 @@ from .speed import Speeds, measure, speed_key
 
 log = logging.getLogger(__name__)
 
-RUNTIME_NAMES = {"litert": "LiteRT", "tensorflow": "TensorFlow"}
 MAX_CACHE_BYTES = 2 << 30  # beyond 2 GiB the least recently used entries go (ResNet50's is 100 MB)
 MAX_AGE_DAYS = 60.0  # entries unused this long go
 MAX_MAP_DIFFERENCE = 1e-3  # a converted explainer further than this from the engine is not used
@@ -176,7 +175,9 @@ class LiteRTCache:
         key = speed_key(batch, threads)
         with _locked(path.with_suffix(".lock")):
             record = json.loads(sidecar.read_text())
-            known = record.get("speeds", {}).get(key)
+            if not isinstance(record.get("speeds"), dict):  # none yet, or damaged: timed afresh
+                record["speeds"] = {}
+            known = record["speeds"].get(key)
             if known is not None:
                 try:
                     return Speeds.from_json(batch, known)
@@ -184,9 +185,9 @@ class LiteRTCache:
                     log.warning("measuring again: %s", exc)
             self.announce(f"timing LiteRT against TensorFlow at batch {batch} on this machine, once ...")
             speeds = measure(cam, explainer, self.check_image, batch, maps)
-            self.announce(f"timed {speeds.describe()}: {RUNTIME_NAMES[speeds.faster]} explains "
+            self.announce(f"timed {speeds.describe()}: {speeds.faster_name} explains "
                           "(--runtime tensorflow|litert chooses yourself)")
-            record.setdefault("speeds", {})[key] = speeds.to_json()
+            record["speeds"][key] = speeds.to_json()
             _write_atomically(sidecar, json.dumps(record, indent=1))
         return speeds
 

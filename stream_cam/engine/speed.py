@@ -4,8 +4,8 @@ LiteRT (XNNPACK) explains one frame 1.4-3.9x faster than the TensorFlow engine a
 CPU, but a video job calls the engine with batches of 8, where TensorFlow uses the cores better:
 ResNet50 on 2 cores ran video files slower on LiteRT than on TensorFlow (README, "Runtimes").
 So ``--runtime auto`` times both at the job's batch size, once, and runs the faster one; the
-figures are kept in the cache entry's record (:mod:`.runtime`), keyed by the batch size and the
-threads, so later runs decide at once.
+figures are kept in the cache entry's record (:mod:`.runtime`), keyed by the batch size, the
+threads and the CPU, so later runs decide at once.
 """
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ class Speeds:
     def faster(self) -> str:
         """``litert`` or ``tensorflow``: LiteRT when the two are level (it needs less memory)."""
         return "litert" if self.litert_ms <= self.tensorflow_ms else "tensorflow"
+
+    @property
+    def faster_name(self) -> str:
+        return {"litert": "LiteRT", "tensorflow": "TensorFlow"}[self.faster]
 
     def describe(self) -> str:
         return (f"LiteRT {self.litert_ms:.1f} ms, TensorFlow {self.tensorflow_ms:.1f} ms per frame "
