@@ -314,7 +314,8 @@ def test_the_measurement_refuses_what_it_cannot_time(tiny_cam, photos):
     with pytest.raises(ValueError, match="at least 1"):
         measure(tiny_cam, tiny_cam, photos["chelsea"], batch=0)
     assert Speeds(8, 5.0, 5.0).faster == "litert"  # level: LiteRT, which needs less memory
-    assert Speeds(8, 4.9, 5.0).faster == "tensorflow"
+    assert Speeds(8, 4.7, 5.0).faster == "litert"  # TensorFlow 6% faster: a near tie, still LiteRT
+    assert Speeds(8, 4.4, 5.0).faster == "tensorflow"  # 14% faster: TensorFlow
     with pytest.raises(ValueError, match="damaged"):
         Speeds.from_json(8, {"tensorflow_ms": 0, "litert_ms": 1})
 
