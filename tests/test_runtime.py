@@ -379,3 +379,30 @@ def test_a_new_entry_prunes_entries_unused_for_long_then_the_least_recently_used
     cache.max_bytes = 0
     os.utime(newer.with_suffix(".json"), (now + 10, now + 10))  # used after the new entry
     assert cache.prune(keep=newer) == [fast.model.path.name]
+
+
+def test_a_cache_this_user_cannot_write_is_still_used_and_timed_for_the_run(cache, caplog, monkeypatch):
+    """A shared, read-only cache folder: the entry is read, the timing made for this run and not kept.
+    (The tests run as root, whom file modes do not stop, so the refusals are raised here.)"""
+    import os
+
+    from stream_cam.engine import runtime
+    from stream_cam.engine.gradcam import GradCAM
+    from stream_cam.engine.runtime import choose_runtime
+    from stream_cam.models.loaded import LoadedModel
+
+    cam = GradCAM(LoadedModel.from_keras(tiny_cnn(seed=15)))
+    choose_runtime(cam, "litert", cache)  # made while the folder was writable
+    [sidecar] = cache.folder.glob("*.json")
+    before = sidecar.read_text()
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    for name in ("_locked", "_write_atomically"):
+        monkeypatch.setattr(runtime, name, refused)
+    monkeypatch.setattr(os, "utime", refused)
+    with caplog.at_level(logging.WARNING, logger="stream_cam.engine.runtime"):
+        assert choose_runtime(cam, "auto", cache).runtime == "litert"
+    assert "timing without the cache's lock" in caplog.text and "for this run only" in caplog.text
+    assert sidecar.read_text() == before  # nothing written

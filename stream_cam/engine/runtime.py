@@ -173,7 +173,11 @@ class LiteRTCache:
         under the entry's lock, so two runs starting together do not time each other's load)."""
         sidecar = path.with_suffix(".json")
         key = speed_key(batch, threads)
-        with _locked(path.with_suffix(".lock")):
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(_locked(path.with_suffix(".lock")))
+            except OSError as exc:  # a cache this user may read but not write (shared, read-only)
+                log.warning("timing without the cache's lock: %s", exc)
             record = json.loads(sidecar.read_text())
             if not isinstance(record.get("speeds"), dict):  # none yet, or damaged: timed afresh
                 record["speeds"] = {}
@@ -188,7 +192,10 @@ class LiteRTCache:
             self.announce(f"timed {speeds.describe()}: {speeds.faster_name} explains "
                           "(--runtime tensorflow|litert chooses yourself)")
             record["speeds"][key] = speeds.to_json()
-            _write_atomically(sidecar, json.dumps(record, indent=1))
+            try:
+                _write_atomically(sidecar, json.dumps(record, indent=1))
+            except OSError as exc:
+                log.warning("the timing holds for this run only; it cannot be kept in %s: %s", sidecar, exc)
         return speeds
 
     def _open(self, path: Path, cam: CAM, threads: int | None) -> LiteRTExplainer | None:
@@ -208,7 +215,8 @@ class LiteRTCache:
             path.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
             return None
-        os.utime(sidecar)  # its last use, for pruning
+        with contextlib.suppress(OSError):  # a read-only cache is still used, just never pruned
+            os.utime(sidecar)  # its last use, for pruning
         return explainer
 
     def prune(self, keep: Path | None = None) -> list[str]:
