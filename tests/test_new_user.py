@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -134,8 +135,16 @@ def test_a_measured_rate_always_opens_a_writer(tmp_path, fps, codec, suffix):
 
 @pytest.mark.unit
 def test_writer_rate_snaps_to_common_rates():
-    assert writer_rate(29.9701) == pytest.approx(30000 / 1001) and writer_rate(25.01) == 25.0
-    assert writer_rate(219.697) == 219.7 and writer_rate(77.7777) == 77.78
+    assert writer_rate(29.9701) == Fraction(30000, 1001) and writer_rate(25.01) == 25
+    assert writer_rate(219.697) == Fraction(2197, 10) and writer_rate(77.7777) == Fraction(7778, 100)
+
+
+@pytest.mark.unit
+def test_writer_rate_keeps_an_exact_rate_before_snapping():
+    # 24 is within 0.1% of 24000/1001: an exact 24 must stay 24, and NTSC stays rational.
+    assert writer_rate(24.0) == 24 and writer_rate(24000 / 1001) == Fraction(24000, 1001)
+    assert writer_rate(30000 / 1001) == Fraction(30000, 1001) and writer_rate(60.0) == 60
+    assert writer_rate(23.99) == 24  # the nearest, not the first within 0.1%
 
 
 # -- refusals that need no model --------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..checks import installed
 from ..errors import InputError, OutputError
 from .files import check_output_path
 
@@ -35,21 +36,40 @@ MIN_FREE_BYTES = 64 * 2**20
 FREE_SPACE_CHECK_EVERY = 30  # frames
 
 
-# Rates that players and encoders know exactly; a measured rate within 0.1% of one becomes it.
-COMMON_RATES = (24000 / 1001, 24.0, 25.0, 30000 / 1001, 30.0, 48.0, 50.0, 60000 / 1001, 60.0, 90.0, 100.0,
-                120000 / 1001, 120.0, 144.0, 240.0)
+# Rates that players and encoders know exactly (NTSC's are rational: 30000/1001, not 29.97).
+COMMON_RATES = tuple(Fraction(n, d) for n, d in (
+    (24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (48, 1), (50, 1), (60000, 1001), (60, 1),
+    (90, 1), (100, 1), (120000, 1001), (120, 1), (144, 1), (240, 1)))
+SNAP_TOLERANCE = 0.001  # a measured rate within 0.1% of a common rate becomes it
 
 
-def writer_rate(fps: float) -> float:
-    """The rate a writer is given: a common rate near ``fps``, else ``fps`` to 1/100.
+def writer_rate(fps: float) -> Fraction:
+    """The rate a writer is given: the input's own common rate, else the nearest one within 0.1%,
+    else ``fps`` to 1/100.
 
-    FFmpeg's MPEG-4 encoder refuses a time base denominator above 65535, and OpenCV turns a rate
-    such as 219.697 into one (measured: 130 of 300 rates from 60 to 300 fps failed, none once
-    rounded to two decimals). A hundredth of a frame per second is below what a player can show."""
+    An exact match wins first: 24 fps stays 24 although 24000/1001 is within 0.1% of it. FFmpeg's
+    MPEG-4 encoder refuses a time base denominator above 65535, and OpenCV turns a rate such as
+    219.697 into one (measured: 130 of 300 rates from 60 to 300 fps failed, none once rounded to
+    two decimals). A hundredth of a frame per second is below what a player can show."""
+    fps = float(fps)
     for common in COMMON_RATES:
-        if abs(fps - common) <= 0.001 * common:
+        if abs(fps - float(common)) <= 1e-6 * float(common):
             return common
-    return round(float(fps), 2)
+    nearest = min(COMMON_RATES, key=lambda common: abs(fps - float(common)))
+    if abs(fps - float(nearest)) <= SNAP_TOLERANCE * float(nearest):
+        return nearest
+    return Fraction(round(fps * 100), 100)
+
+
+def opencv_keeps(rate: Fraction) -> bool:
+    """Whether OpenCV's writers store ``rate`` exactly: they take a float and keep it to 1/100
+    (measured: 30000/1001 is written as 2997/100, 24000/1001 as 2997/125)."""
+    return rate == Fraction(round(float(rate) * 100), 100)
+
+
+def pyav_mpeg4_keeps(rate: Fraction) -> bool:
+    """Whether PyAV's MPEG-4 encoder can write ``rate`` (its time base denominator is at most 65535)."""
+    return rate.numerator <= 65535
 
 
 def check_codec(codec: str, path: Path) -> str:
@@ -75,18 +95,21 @@ class _PyAVWriter:
     path: Path
     width: int
     height: int
-    fps: float
+    rate: Fraction
+    encoder: str = "libx264"  # or "mpeg4": mp4v at a rate OpenCV would round (30000/1001)
 
     def __post_init__(self) -> None:
         import av
 
         self._av = av
         self._container = av.open(str(self.path), mode="w")
-        rate = Fraction(self.fps).limit_denominator(1001)  # 29.97 -> 30000/1001
-        self._stream = self._container.add_stream("libx264", rate=rate)
+        self._stream = self._container.add_stream(self.encoder, rate=self.rate)
         self._stream.width, self._stream.height = self.width, self.height  # even: VideoSink pads
         self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"preset": "ultrafast", "crf": "23"}
+        if self.encoder == "libx264":
+            self._stream.options = {"preset": "ultrafast", "crf": "23"}
+        else:  # OpenCV's own MPEG-4 bit rate (one bit per pixel per second): the same quality
+            self._stream.bit_rate = int(self.width * self.height * float(self.rate))
 
     def write(self, frame: np.ndarray) -> None:
         video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
@@ -119,7 +142,8 @@ class VideoSink:
         self.size = (int(width), int(height))
         self.encoded_size = (self.size[0] + self.size[0] % 2, self.size[1] + self.size[1] % 2)
         self.padded = self.encoded_size != self.size
-        self.fps = writer_rate(fps)
+        self.rate = writer_rate(fps)  # exact (a Fraction): what the file's header says
+        self.fps = float(self.rate)
         self.frames_written = 0
         self._writer: cv2.VideoWriter | _PyAVWriter | None = None
 
@@ -127,7 +151,9 @@ class VideoSink:
         fourcc = CODECS[self.codec][0]
         try:
             if fourcc is None:
-                self._writer = _PyAVWriter(self.path, *self.encoded_size, self.fps)
+                self._writer = _PyAVWriter(self.path, *self.encoded_size, self.rate)
+            elif self._needs_pyav_mpeg4():
+                self._writer = _PyAVWriter(self.path, *self.encoded_size, self.rate, encoder="mpeg4")
             else:
                 writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*fourcc), self.fps,
                                          self.encoded_size)
@@ -138,8 +164,21 @@ class VideoSink:
                 self._writer = writer
         except OSError as exc:
             raise OutputError(f"cannot write {self.path}: {exc}") from exc
-        log.info("recording to %s (%s, %dx%d, %.2f fps)", self.path, self.codec, *self.size, self.fps)
+        log.info("recording to %s (%s, %dx%d, %s fps)", self.path, self.codec, *self.size, self.rate)
         return self
+
+    def _needs_pyav_mpeg4(self) -> bool:
+        """mp4v at a rate OpenCV would round (NTSC's 30000/1001): written by PyAV's MPEG-4 encoder,
+        which keeps it. Without PyAV (or where MPEG-4 cannot hold the rate) OpenCV writes the rate
+        to 1/100, and the log says so once."""
+        if self.codec != "mp4v" or opencv_keeps(self.rate):
+            return False
+        if pyav_mpeg4_keeps(self.rate) and installed("av"):
+            return True
+        log.warning("%s is written at %.2f fps, not exactly %s fps: %s", self.path.name, self.fps, self.rate,
+                    "pip install av keeps the exact rate" if pyav_mpeg4_keeps(self.rate)
+                    else "MPEG-4 cannot hold it; --codec h264 can")
+        return False
 
     def write(self, frame: np.ndarray) -> None:
         if self._writer is None:
