@@ -126,3 +126,25 @@ def tiny_cam():
     from stream_cam.engine.gradcam import GradCAM
 
     return GradCAM(tiny_cnn(classes=8))
+
+
+@pytest.fixture
+def cli(capsys):
+    """``stream-cam ARGS`` called in this process (no interpreter to start): returns
+    ``(exit status, stdout, stderr)``. The signal handlers main() installs are put back after."""
+    import signal
+
+    from stream_cam.cli import main
+
+    def call(*args: str) -> tuple[int, str, str]:
+        handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+        capsys.readouterr()
+        try:
+            code = main([str(a) for a in args])
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return call

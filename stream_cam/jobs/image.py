@@ -24,7 +24,7 @@ from ..frames import short_label
 from ..pixels import peak_xy
 from ..render.colormap import colormap_lut
 from ..render.overlay import overlay_heatmap
-from ..sinks.files import check_folder, check_output_path, make_folder, write_image
+from ..sinks.files import check_folder, check_not_input, check_output_path, make_folder, write_image
 from ..sources.images import display_name, read_image
 from .options import DEFAULT_TOP_K, check_render_values
 
@@ -105,6 +105,7 @@ def output_paths(inputs: Sequence[str], per_image: int, options: ImageOptions) -
             names = [folder / f"{stem}_gradcam_top{rank + 1}.png" for rank in range(per_image)]
         # In a folder that this run will create, nothing can exist yet.
         plans.append([check_output_path(p, options.overwrite) if single_file or p.parent.is_dir() else p for p in names])
+    check_not_input([p for paths in plans for p in paths], inputs)
     if len({p.resolve() for paths in plans for p in paths}) != total:
         raise OutputError("two inputs would write the same output name; give them different names")
     return plans

@@ -12,7 +12,7 @@ from ..checks import check_seconds
 from ..engine.motion import METHODS as MOTION_METHODS
 from ..engine.registry import DEFAULT_SCORE_CHANNELS
 from ..errors import InputError
-from ..sinks.files import check_output_path
+from ..sinks.files import check_not_input, check_output_path
 from ..sinks.video import check_codec
 from ..sources.cameras import CameraSettings
 from .options import StreamOptions
@@ -63,6 +63,8 @@ class LiveOptions(StreamOptions):
         for path in self.record_paths():
             check_codec(self.codec, path)
             check_output_path(path, self.overwrite)
+        check_not_input(self.record_paths(), self.sources, "--record")
+        check_not_input([self.log] if self.log is not None else [], self.sources, "--log")
         if self.cycle is not None:
             check_seconds(self.cycle, "--cycle")
 

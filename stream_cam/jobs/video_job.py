@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Sequence
 import cv2
 
 from ..errors import InputError, OutputError
-from ..sinks.files import check_folder, check_output_path, make_folder, occupied
+from ..sinks.files import check_folder, check_not_input, check_output_path, make_folder, occupied
 from ..sinks.results import ResultsTable, read_rows_of
 from ..sinks.video import CODECS, check_codec
 from ..sources.readers import Reader, VideoInfo, check_source, count_frames, open_reader
@@ -55,6 +55,9 @@ def output_paths(inputs: Sequence[str], output: Path, options: VideoOptions) -> 
                 check_resumable(path)
     if options.log is not None and len(inputs) > 1:
         raise InputError("--log takes one input at a time")
+    check_not_input(paths, inputs)
+    for flag, extra in (("--log", options.log), ("--results", options.results)):
+        check_not_input([extra] if extra is not None else [], inputs, flag)
     return paths
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import TextIO
+from typing import Sequence, TextIO
 
 import cv2
 import numpy as np
@@ -52,6 +52,25 @@ def check_output_path(path: Path, overwrite: bool) -> Path:
     if not os.access(parent, os.W_OK):
         raise OutputError(f"cannot write {path}: folder {parent} is not writable")
     return path
+
+
+def same_file(a: Path | str, b: Path | str) -> bool:
+    """Whether two names reach one file: the same file on disk (links, hard links, ``./x`` and
+    ``../d/x`` alike), or, where either does not exist yet, the same resolved path."""
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def check_not_input(outputs: Sequence[Path], inputs: Sequence[str | Path], flag: str = "-o") -> None:
+    """Refuse an output that is one of the inputs, however it is spelt: writing it (even with
+    ``--overwrite``) would replace the input with its own annotated copy."""
+    for output in outputs:
+        for spec in inputs:
+            if os.path.lexists(spec) and same_file(output, spec):
+                raise OutputError(f"{flag} {output} is the input {spec}; writing it would replace the input. "
+                                  "Give another output name")
 
 
 def check_folder(folder: Path) -> None:
