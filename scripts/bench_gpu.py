@@ -69,7 +69,7 @@ def timed(fn: Callable[[], object], frames: int) -> tuple[float, float]:
 def host_path(cam: GradCAM, frames: np.ndarray, targets: np.ndarray) -> list[np.ndarray]:
     """What ``--render host`` does with a batch: OpenCV and numpy around the engine."""
     result = cam.explain(cam.model.preprocess(frames, bgr=True), targets)
-    return [overlay_heatmap(frame, heatmap, ALPHA, COLORMAP) for frame, heatmap in zip(frames, result.heatmaps[:, 0])]
+    return [overlay_heatmap(frame, heatmap, ALPHA, COLORMAP, bgr=True) for frame, heatmap in zip(frames, result.heatmaps[:, 0])]
 
 
 def video(cam: GradCAM, source: Path, folder: Path, batch: int, render: str) -> Callable[[], object]:

@@ -86,7 +86,7 @@ def main() -> None:
             row = [cv2.resize(cv2.cvtColor(image, cv2.COLOR_RGB2BGR), (192, 192), interpolation=cv2.INTER_NEAREST)]
             for name in ("rollout", "relevance", "gradcam"):
                 heat = METHODS[name](model)(image, classes=int(quadrant)).heatmaps[0]
-                row.append(overlay_heatmap(row[0], heat, 0.5, "jet"))
+                row.append(overlay_heatmap(row[0], heat, 0.5, "jet", bgr=True))
             tiles.append(np.hstack(row))
         grid = np.vstack(tiles)
         for i, label in enumerate(("scene", "rollout", "relevance", "gradcam (tokens)")):

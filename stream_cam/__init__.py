@@ -6,7 +6,7 @@ Public API (imported lazily, so ``import stream_cam`` is instant)::
     model = stream_cam.load_model()              # offline EfficientNet-Lite0
     cam = stream_cam.GradCAM(model)
     result = cam(rgb_frame)                      # uint8 RGB, any size
-    shown = stream_cam.overlay_heatmap(bgr_frame, result.heatmaps[0])
+    shown = stream_cam.overlay_heatmap(rgb_frame, result.heatmaps[0])  # RGB (bgr=True for OpenCV)
 """
 
 from __future__ import annotations

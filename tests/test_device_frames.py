@@ -56,7 +56,7 @@ def test_model_input_frames_and_maps_equal_the_host_path(device_path, lite0_cam,
         np.testing.assert_array_equal(device.class_indices, host.class_indices)
         assert np.abs(device.heatmaps - host.heatmaps).max() <= MAP_TOLERANCE
         np.testing.assert_allclose(device.probabilities, host.probabilities, atol=1e-6)
-        expected = overlay_heatmap(frame, host.heatmaps[0, 0], 0.4, "jet")
+        expected = overlay_heatmap(frame, host.heatmaps[0, 0], 0.4, "jet", bgr=True)
         assert drawn.shape == (1, *frame.shape) and drawn.dtype == np.uint8
         assert np.abs(drawn[0].astype(int) - expected.astype(int)).max() <= 1, (photo, size)
 
@@ -73,7 +73,7 @@ def test_a_batch_of_video_frames(device_path, lite0_cam, tmp_path):
     np.testing.assert_array_equal(device.class_indices, host.class_indices)
     assert np.abs(device.heatmaps - host.heatmaps).max() <= MAP_TOLERANCE
     for i in range(6):
-        expected = overlay_heatmap(frames[i], host.heatmaps[i, 0], 0.7, "turbo")
+        expected = overlay_heatmap(frames[i], host.heatmaps[i, 0], 0.7, "turbo", bgr=True)
         assert np.abs(drawn[i].astype(int) - expected.astype(int)).max() <= 1
 
 
@@ -85,7 +85,7 @@ def test_the_blend_alone(colormap, alpha):
     heatmap = rng.random((7, 9)).astype(np.float32)
     heatmap[0, 0], heatmap[1, 1], heatmap[2, 2] = np.nan, np.inf, -0.5  # counted as 0, as the host does
     drawn = renderer.blend(frame, heatmap, alpha, colormap_lut(colormap))
-    expected = overlay_heatmap(frame, heatmap, alpha, colormap)
+    expected = overlay_heatmap(frame, heatmap, alpha, colormap, bgr=True)
     assert np.abs(drawn.astype(int) - expected.astype(int)).max() <= 1
     assert (drawn != frame).any() == (alpha > 0)
 

@@ -146,7 +146,11 @@ def test_any_frame_size_is_resized(tiny_model, rng):
     large = cam(rng.integers(0, 255, (480, 640, 3), dtype=np.uint8))
     assert small.heatmaps.shape == large.heatmaps.shape == (1, 16, 16)
     with pytest.raises(InputError, match="uint8"):
-        cam(np.zeros((32, 32, 3), np.float32))
+        cam(np.zeros((32, 32, 3), np.int16))
+    # A float array is preprocessed model input (the keras.io example's img_array): at the input size only.
+    assert cam(np.zeros((32, 32, 3), np.float32)).heatmaps.shape == (1, 16, 16)
+    with pytest.raises(InputError, match="preprocessed model input"):
+        cam(np.zeros((480, 640, 3), np.float32))
     with pytest.raises(InputError, match="RGB"):
         cam(np.zeros((32, 32), np.uint8))
 

@@ -41,13 +41,17 @@ def test_overlay_keeps_the_frame_size_and_blends(rng):
     out = overlay_heatmap(frame, heat, alpha=0.5)
     assert out.shape == frame.shape and out.dtype == np.uint8
     np.testing.assert_array_equal(overlay_heatmap(frame, heat, alpha=0.0), frame)
-    full = overlay_heatmap(frame, heat, alpha=1.0)
+    full = overlay_heatmap(frame, heat, alpha=1.0, bgr=True)
     # Equal, up to the 8-bit quantisation before the resize, to colouring the resized float map.
     exact = colorize(resized_map(heat, 480, 640)).astype(int)
     assert np.abs(full - exact).max() <= 12 and np.abs(full - exact).mean() < 1
     # Hot centre is dark red in BGR (jet(1) = (0.5, 0, 0)), the cold corner dark blue.
     assert full[240, 320, 2] > 120 and full[240, 320, 0] < 10
     assert full[0, 0, 0] > 120 and full[0, 0, 2] < 10
+    # The Python API's frames are RGB (as GradCAM takes them): the same heat is red in channel 0.
+    rgb = overlay_heatmap(frame, heat, alpha=1.0)
+    np.testing.assert_array_equal(rgb, full[..., ::-1])
+    assert rgb[240, 320, 0] > 120 and rgb[240, 320, 2] < 10
 
 
 @pytest.mark.unit

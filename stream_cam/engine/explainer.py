@@ -15,7 +15,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..frames import MAX_RANK  # a target of -r may ask for any rank r up to max(K, MAX_RANK)
-from ..models.preprocessing import as_batch
+from ..models.preprocessing import as_batch, as_model_input
 from .registry import METHOD_NAMES
 
 ClassSpec = int | Sequence[int] | Sequence[Sequence[int]] | None
@@ -149,14 +149,20 @@ class Explainer:
         return array.astype(np.int32)
 
     def __call__(self, frames: np.ndarray, classes: ClassSpec = None, top_k: int | None = None) -> CAMResult:
-        """Explain uint8 RGB frames, ``(H, W, 3)`` or ``(N, H, W, 3)``, of any size.
+        """Explain uint8 RGB frames, ``(H, W, 3)`` or ``(N, H, W, 3)``, of any size; or a float
+        array already preprocessed for the model, at its input size (as the keras.io example passes
+        ``img_array``).
 
         ``classes``: None (top-1), one index for all frames, one per frame, or
         ``(N, K)``. ``top_k``: explain the k most likely classes of each frame.
         """
-        batch = as_batch(frames)
-        targets = self.targets_for(len(batch), classes, top_k)
-        result = self.explain(self.model.preprocess(batch), targets)
+        array = np.asarray(frames)
+        if np.issubdtype(array.dtype, np.floating):
+            images = as_model_input(array, self.model.input_size)
+        else:
+            images = self.model.preprocess(as_batch(array))
+        targets = self.targets_for(len(images), classes, top_k)
+        result = self.explain(images, targets)
         if targets.shape[1] == 1 and top_k is None and np.ndim(classes) < 2:  # type: ignore[arg-type]
             return CAMResult(result.heatmaps[:, 0], result.probabilities, result.class_indices[:, 0])
         return result

@@ -105,6 +105,9 @@ def save_archive(cam: CAM, folder: Path, precision: str, maps: int = 1) -> None:
     import keras
 
     tf = cam._tf
+    if cam.model.scaling not in SCALINGS:
+        raise ModelError("a model whose input is scaled by a Python function (preprocess=) cannot be exported; "
+                         f"give a named scaling ({', '.join(SCALINGS)})")
     height, width = cam.model.input_size
     info = np.frombuffer(json.dumps(describe(cam, precision, maps)).encode(), np.uint8)
 

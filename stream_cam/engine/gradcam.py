@@ -19,6 +19,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..models.loaded import LoadedModel
+from ..models.preprocessing import Scaling
 from .explainer import CAMResult, ClassSpec, Explainer  # noqa: F401 - ClassSpec is part of the API here
 from .graph import build_cam_model
 from .registry import methods_for
@@ -36,6 +37,7 @@ class CAM(Explainer):
         model: LoadedModel | Any,
         layer: str | None = None,
         *,
+        preprocess: str | Scaling | None = None,
         jit_compile: bool = False,
         exact: bool = True,
         fold_batchnorm: bool = True,
@@ -43,6 +45,11 @@ class CAM(Explainer):
         """Build the CAM model and its compiled graph for ``model`` and target ``layer``.
 
         ``model``: a :class:`LoadedModel` or any functional/Sequential Keras model.
+        ``preprocess``: how uint8 RGB frames become the model's input: a name (none, -1..1, 0..1,
+        caffe, torch, lite) or a function of a float32 RGB batch in 0..255. Left out: a
+        :class:`LoadedModel` keeps its own; a keras.applications model recognised by its name gets
+        its ``preprocess_input``'s scaling; another model gets the pixels as they are, with a warning.
+        A float batch at the model's input size is taken as already preprocessed.
         ``jit_compile``: XLA; off by default (3-5x slower on CPU, maybe faster on GPU).
         ``exact``: turn off Grappler's arithmetic optimizer (process-wide) so graph
         results equal eager Keras, and the keras.io example, to 1e-6 instead of
@@ -51,9 +58,12 @@ class CAM(Explainer):
         before it (about 1.4x faster on EfficientNet-Lite0; those weights are copied).
         """
         if not isinstance(model, LoadedModel):
-            model = LoadedModel.from_keras(model, layer=layer)
-        elif layer is not None and layer != model.layer_name:
-            model = model.with_layer(layer)
+            model = LoadedModel.from_keras(model, layer=layer, scaling=preprocess)
+        else:
+            if layer is not None and layer != model.layer_name:
+                model = model.with_layer(layer)
+            if preprocess is not None:
+                model = model.with_scaling(preprocess)
         self.model = model
         import tensorflow as tf
 

@@ -40,6 +40,7 @@ import numpy as np
 from .. import __version__
 from ..defaults import cache_folder as default_cache_folder
 from ..errors import ModelError
+from ..models.preprocessing import SCALINGS
 from .explainer import Explains
 from .gradcam import CAM
 from .litert import LiteRTExplainer
@@ -65,6 +66,8 @@ def why_not_litert(cam: CAM) -> str:
         return f"LiteRT has no form of {cam.method_name} (it needs an SVD)"
     if cam.jit_compile:
         return "--xla compiles the TensorFlow engine"
+    if cam.model.scaling not in SCALINGS:
+        return "the model's input is scaled by a Python function (preprocess=), which a file cannot hold"
     if cam.model.is_transformer:
         return "a transformer is explained by TensorFlow unless --runtime litert is given"
     if gpu_visible():

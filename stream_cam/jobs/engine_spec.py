@@ -71,8 +71,7 @@ class EngineSpec:
 
         # The device and its memory policy first: TensorFlow allows neither once it has placed anything.
         device = configure_devices(tf.config, parse_device(self.device), self.gpu_memory)
-        weights = None if self.weights == "random" else self.weights
-        model = load_model(self.model, layer=self.layer, weights=weights,
+        model = load_model(self.model, layer=self.layer, weights=self.weights,
                            preprocessing=self.preprocess, labels=self.labels, precision=self.precision)
         cam = build_method(self.method or default_method(model.attends), model, jit_compile=self.xla,
                            score_channels=self.score_channels)

@@ -139,7 +139,7 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
         elif path is not None:
             overlay = path.blend(bgr, result.heatmaps[0, j], options.alpha, colormap_lut(options.colormap))
         else:
-            overlay = overlay_heatmap(bgr, result.heatmaps[0, j], options.alpha, options.colormap)
+            overlay = overlay_heatmap(bgr, result.heatmaps[0, j], options.alpha, options.colormap, bgr=True)
         write_image(output, overlay, options.overwrite)
         entry = _entry(model.label(index), index, probabilities)
         entry["peak_xy"] = list(peak_xy(result.heatmaps[0, j], height, width))

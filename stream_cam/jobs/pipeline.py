@@ -139,7 +139,7 @@ class FramePipeline:
         if blended is None and self.frame_path is not None:
             blended = self.frame_path.blend(frame.image, heatmap, look.alpha, colormap_lut(look.colormap))
         elif blended is None:
-            blended = overlay_heatmap(frame.image, heatmap, look.alpha, look.colormap)
+            blended = overlay_heatmap(frame.image, heatmap, look.alpha, look.colormap, bgr=True)
         image = decorate(blended, hud if look.hud else None, look.keys, look.hud_scale)
         if look.legend and look.hud:
             draw_legend(image, look.colormap, hud.explained_label, look.hud_scale)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -10,8 +11,11 @@ import numpy as np
 from ..errors import ModelError
 from .labels import generic_labels, imagenet_labels
 from .layers import LayerInfo, as_functional, find_target_layer
-from .preprocessing import check_scaling, preprocess
+from .preprocessing import CUSTOM, SCALINGS, Scaling, application_scaling, check_scaling, preprocess
 from .tokens import TokenLayout, pooled_token_layout, token_layout
+
+
+log = logging.getLogger(__name__)
 
 
 def token_target(tokens: TokenLayout) -> LayerInfo:
@@ -32,6 +36,7 @@ class LoadedModel:
     labels: list[str] = field(repr=False)
     name: str = "model"
     tokens: TokenLayout | None = None  # a vision transformer: its patch grid and attention layers
+    custom_scaling: Scaling | None = field(default=None, repr=False, compare=False)  # scaling == "custom"
 
     @property
     def is_transformer(self) -> bool:
@@ -50,7 +55,12 @@ class LoadedModel:
         """uint8 RGB ``(N, H, W, 3)`` or ``(H, W, 3)`` of any size -> float32 model input.
 
         ``bgr=True`` takes OpenCV's BGR frames instead."""
-        return preprocess(rgb_uint8_batch, self.input_size, self.scaling, bgr)
+        return preprocess(rgb_uint8_batch, self.input_size, self.scaling, bgr, self.custom_scaling)
+
+    def with_scaling(self, scaling: str | Scaling) -> "LoadedModel":
+        """The same model fed with another scaling: a name (:data:`.preprocessing.SCALINGS`) or a function."""
+        name, custom = scaling_of(scaling)
+        return replace(self, scaling=name, custom_scaling=custom)
 
     def with_layer(self, layer: str | None) -> "LoadedModel":
         if self.tokens is not None and layer is not None:
@@ -66,12 +76,26 @@ class LoadedModel:
         cls,
         keras_model: Any,
         layer: str | None = None,
-        scaling: str = "none",
+        scaling: str | Scaling | None = None,
         labels: list[str] | None = None,
         name: str | None = None,
     ) -> "LoadedModel":
-        """Wrap any functional or Sequential Keras image classifier."""
+        """Wrap any functional or Sequential Keras image classifier.
+
+        ``scaling``: how uint8 RGB pixels become the model's input: a name (none, -1..1, 0..1, caffe,
+        torch, lite) or a function of a float32 RGB batch in 0..255. None: a keras.applications model
+        recognised by its name gets its own ``preprocess_input``'s scaling; any other model gets the
+        pixels as they are, with one warning that names the argument."""
         as_functional(keras_model)  # clear errors for unbuilt Sequential and subclassed models
+        if scaling is None:
+            scaling = application_scaling(str(keras_model.name))
+            if scaling is None:
+                log.warning("%s: stream_cam does not know how this model scales its input, so it gets RGB "
+                            "pixels 0..255 as they are; if it expects otherwise pass preprocess= (one of %s, or "
+                            "a function of a float32 RGB batch in 0..255)", name or keras_model.name,
+                            ", ".join(SCALINGS))
+                scaling = "none"
+        scaling_name, custom = scaling_of(scaling)
         input_size = _input_size(keras_model)
         num_classes = _num_classes(keras_model)
         if labels is None:
@@ -102,11 +126,21 @@ class LoadedModel:
             keras_model=keras_model,
             target=target,
             input_size=input_size,
-            scaling=check_scaling(scaling),
+            scaling=scaling_name,
             labels=list(labels),
             name=name or keras_model.name,
             tokens=tokens,
+            custom_scaling=custom,
         )
+
+
+def scaling_of(scaling: str | Scaling) -> tuple[str, Scaling | None]:
+    """A scaling's canonical name, and the function when it is one (named :data:`CUSTOM`)."""
+    if callable(scaling):
+        return CUSTOM, scaling
+    if not isinstance(scaling, str):
+        raise TypeError(f"preprocess must be a scaling name or a function, got {type(scaling).__name__}")
+    return check_scaling(scaling), None
 
 
 def _input_size(keras_model: Any) -> tuple[int, int]:

@@ -17,6 +17,7 @@ from ..errors import InputError, ModelError
 from .labels import read_label_file
 from .loaded import LoadedModel
 from .precision import lower_precision
+from .preprocessing import Scaling, application_scaling
 from .registry import APPLICATIONS, DEFAULT_MODEL, HUB_PREFIX, LITE_MODELS, ApplicationSpec, check_model_name
 
 log = logging.getLogger(__name__)
@@ -27,19 +28,21 @@ def load_model(
     *,
     layer: str | None = None,
     weights: str | Path | None = "imagenet",
-    preprocessing: str | None = None,
+    preprocessing: str | Scaling | None = None,
     labels: str | Path | list[str] | None = None,
     precision: str | None = None,
 ) -> LoadedModel:
     """Return a :class:`LoadedModel` for a built-in name or a ``.keras``/``.h5`` file.
 
     ``weights`` (Keras applications only): ``"imagenet"`` (downloaded by Keras and
-    cached), a local weights file, or None for random weights (benchmarks).
-    ``preprocessing`` overrides the input scaling: none, -1..1, 0..1, caffe, torch, lite.
+    cached), a local weights file, or ``"random"`` (or None) for random weights (benchmarks).
+    ``preprocessing`` overrides the input scaling: none, -1..1, 0..1, caffe, torch, lite, or a
+    function of a float32 RGB batch in 0..255.
     ``labels``: a label file (one name per line, or JSON) or a list of names.
     ``precision``: ``"float16"`` or ``"bfloat16"`` computes the forward pass in it (:mod:`.precision`).
     """
     label_list = read_label_file(labels) if isinstance(labels, (str, Path)) else labels
+    weights = None if weights == "random" else weights  # the CLI's word for no weights
     text = str(name_or_path)
     if text in LITE_MODELS:
         from .efficientnet_lite import TARGET_LAYER, build_efficientnet_lite
@@ -52,7 +55,8 @@ def load_model(
         keras_model, scaling = _load_hub_preset(text[len(HUB_PREFIX):])
     else:
         check_model_name(text)
-        keras_model, scaling, text = _load_model_file(Path(text)), "none", Path(text).stem
+        keras_model, text = _load_model_file(Path(text)), Path(text).stem
+        scaling = application_scaling(str(keras_model.name)) or "none"  # a saved Xception keeps its name
     if precision is not None:
         keras_model = lower_precision(keras_model, precision)
     return LoadedModel.from_keras(keras_model, layer, preprocessing or scaling, label_list, text)
@@ -104,7 +108,7 @@ def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | N
 
     constructor = getattr(keras.applications, spec.constructor)
     if weights not in (None, "imagenet") and not Path(weights).is_file():
-        raise InputError(f"weights file {weights} does not exist")
+        raise InputError(f"weights file {weights} does not exist; give 'imagenet', 'random' or a weights file")
     try:
         return constructor(weights=None if weights is None else str(weights),
                            input_shape=(spec.size, spec.size, 3))

@@ -11,7 +11,7 @@ from .overlay import overlay_heatmap
 def render_frame(image: np.ndarray, heatmap: np.ndarray, alpha: float, colormap: str,
                  hud: HudState | None, show_keys: bool = False, hud_scale: float = 1.0) -> np.ndarray:
     """A new BGR frame: ``image`` with the heatmap blended on, and the HUD if given."""
-    return decorate(overlay_heatmap(image, heatmap, alpha, colormap), hud, show_keys, hud_scale)
+    return decorate(overlay_heatmap(image, heatmap, alpha, colormap, bgr=True), hud, show_keys, hud_scale)
 
 
 def decorate(blended: np.ndarray, hud: HudState | None, show_keys: bool = False, hud_scale: float = 1.0) -> np.ndarray:

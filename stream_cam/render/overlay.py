@@ -33,14 +33,14 @@ def overlay_heatmap(
     alpha: float = DEFAULT_ALPHA,
     colormap: str = DEFAULT_COLORMAP,
     *,
-    bgr: bool = True,
+    bgr: bool = False,
 ) -> np.ndarray:
     """Return ``frame`` with ``heatmap`` blended on top, as a uint8 (H, W, 3) frame.
 
     The heatmap, at any resolution, is resized to the full frame (NaN and inf
-    count as 0); ``alpha`` is its weight. ``bgr`` says the frame's channel order
-    (OpenCV frames are BGR). Grayscale, 4-channel, 16-bit and float (0..1)
-    frames are converted to 8-bit colour first.
+    count as 0); ``alpha`` is its weight. The frame is RGB, as ``GradCAM`` takes it and as
+    Keras, matplotlib and notebooks use; pass ``bgr=True`` for OpenCV's BGR frames.
+    Grayscale, 4-channel, 16-bit and float (0..1) frames are converted to 8-bit colour first.
     """
     frame = np.asarray(frame)
     if frame.ndim not in (2, 3) or 0 in frame.shape:
