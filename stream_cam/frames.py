@@ -48,11 +48,12 @@ class Explanation:
     trust: float | None = None  # share of the class's probability left with only the hottest 20% shown
     runtime: str = ""  # what ran the explainer: "tensorflow" or "litert"
     device: str = ""  # where: "cpu" or "gpu:N"
+    probability: float | None = None  # the explained class's probability, in the top-k or not
 
     @property
     def score(self) -> float | None:
-        """The explained class's probability, when it is in the top-k."""
-        return dict(self.top).get(self.class_index)
+        """The explained class's probability (from the top-k when the engine did not give it)."""
+        return self.probability if self.probability is not None else dict(self.top).get(self.class_index)
 
     def top_entries(self, label: Callable[[int], str]) -> list[dict]:
         """The top-k as JSON-ready dicts, for the log and the browser view."""

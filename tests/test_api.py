@@ -91,3 +91,19 @@ def test_a_keras_application_and_the_examples_img_array(photos):
     pixels = cv2.resize(photos["rocket"], (224, 224), interpolation=cv2.INTER_LINEAR)
     img_array = keras.applications.mobilenet_v2.preprocess_input(pixels[None].astype(np.float32))
     np.testing.assert_allclose(cam(img_array).probabilities, cam(pixels).probabilities, atol=1e-6)
+
+
+def test_the_explained_class_carries_its_probability_outside_the_top_k(tiny_cam, rng):
+    from stream_cam.engine.stream import ClassChoice, StreamExplainer
+    from stream_cam.frames import Frame
+    from stream_cam.sinks.worker import Annotated, frame_record
+
+    image = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    probabilities = tiny_cam(image[..., ::-1]).probabilities[0]
+    last = int(np.argmin(probabilities))  # ranked 8th of 8: outside a top-2 list
+    explainer = StreamExplainer(tiny_cam, ClassChoice(top_k=2, classes=[last]), top_k=2)
+    explanation = explainer.explain([Frame(0, image, 0.0, 0.0)])[0]
+    assert last not in [c for c, _ in explanation.top]
+    assert explanation.score == pytest.approx(float(probabilities[last]), abs=1e-6)
+    record = frame_record(Annotated(explanation.frame.image, explanation), tiny_cam.model.label)
+    assert record["explained"]["score"] == pytest.approx(float(probabilities[last]), abs=1e-6)

@@ -82,3 +82,30 @@ def test_peak_maps_to_original_pixels():
     x, y = peak_xy(heat, 300, 451)
     assert x < 451 / 7 and y > 300 * 6 / 7
     assert peak_xy(np.full((7, 7), np.nan), 10, 10) == (0, 0)
+
+
+@pytest.mark.unit
+def test_the_status_line_says_when_not_every_top_k_row_fits():
+    from stream_cam.render.hud import HudState, draw_hud, panel_layout, status_line
+
+    top = [(f"class {i}", 0.1 - i / 200) for i in range(10)]
+    state = HudState(top=top, explained=0, explained_label="class 0")
+    rows = panel_layout(640, 480, 1.0, len(top)).rows
+    assert rows < len(top)  # --top-k 10 on a 640x480 frame: not every row fits
+    assert f"top {rows} of 10 shown" in status_line(state, rows)
+    assert "shown" not in status_line(state, 10)
+    draw_hud(np.zeros((480, 640, 3), np.uint8), state)
+
+
+@pytest.mark.unit
+def test_a_class_outside_the_top_k_shows_its_probability():
+    from stream_cam.render.hud import HudState, draw_hud
+
+    top = [("tabby", 0.5), ("tiger cat", 0.2)]
+    frames = []
+    for score in (None, 0.013):
+        state = HudState(top=top, explained=-1, explained_label="chow", explained_score=score)
+        frames.append(draw_hud(np.zeros((480, 640, 3), np.uint8), state))
+    # The same panel, with the percentage drawn at the right of the explained row only when known.
+    differs = np.argwhere((frames[0] != frames[1]).any(axis=2))
+    assert len(differs) and differs[:, 1].min() > 200

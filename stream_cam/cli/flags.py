@@ -234,7 +234,8 @@ FLAGS: tuple[Flag, ...] = (
          help="cap the GPU memory TensorFlow may take (default: it grows as needed, never all at once)"),
     # -- explanation ----------------------------------------------------------------------------
     flag("--class", on=EXPLAINING, group="render", dest="classes", action="append", default=[],
-         metavar="NAME_OR_INDEX", help="class to explain, e.g. 285 or 'Egyptian cat'; repeat for several"),
+         metavar="NAME_OR_INDEX", help="class to explain, e.g. 285 or 'Egyptian cat'; image and live take several (repeat the flag: "
+              "image writes one overlay each, live cycles with c), a video file one"),
     flag("--top-k", on=EXPLAINING, group="render", type=count(MAX_TOP_K, "--top-k"), default=DEFAULT_TOP_K,
          help=f"classes to report (default {DEFAULT_TOP_K})"),
     flag("--alpha", on=EXPLAINING, group="render", type=check_type(check_alpha, "--alpha"), default=defaults.ALPHA,

@@ -20,7 +20,7 @@ from ..engine.registry import METHOD_INFO, METHOD_NAMES
 from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
 from ..jobs.live_options import LiveOptions
-from ..jobs.video import VideoOptions
+from ..jobs.video import VideoOptions, check_one_class
 from ..jobs.video_job import output_paths as video_output_paths
 from ..models.labels import read_label_file, resolve_class
 from ..models.preprocessing import check_scaling
@@ -242,6 +242,7 @@ def _plan_live(args: argparse.Namespace, classes: list[int], address: Address | 
 
 
 def _plan_video(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    check_one_class(len(args.classes))  # before the inputs are opened: names resolve later
     for spec in args.inputs:
         # One input that is not a video is refused now; among several, it fails alone later (exit 3)
         # while the others are processed.
@@ -290,6 +291,7 @@ def _plan_demo(args: argparse.Namespace, classes: list[int], address: Address | 
     if args.kiosk or args.cycle is not None or args.sync or args.motion != defaults.MOTION or args.trust is not None:
         raise InputError("--kiosk, --cycle, --sync, --motion and --trust play the demo live; leave out -o "
                          "(a file is written at full speed, every frame with its own heatmap)")
+    check_one_class(len(args.classes))
     output = args.output if args.output is not None else next_free_path(DEMO_OUTPUT)
     check_codec(args.codec, output)
     # A file run can still be watched: --serve shows its progress (view only).

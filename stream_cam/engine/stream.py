@@ -193,7 +193,8 @@ class StreamExplainer:
             heat, smoothed = stream.smoother(result.heatmaps[i, 0], index, frame.image)
             top = [(int(c), float(result.probabilities[i, c])) for c in tops[i]]
             explanations.append(Explanation(frame, heat, index, top, engine_ms, smoothed, self.cam.method_name,
-                                            trust, self.cam.runtime, self.cam.device))
+                                            trust, self.cam.runtime, self.cam.device,
+                                            probability=float(result.probabilities[i, index])))
         return explanations
 
     def _hottest_only(self, image: np.ndarray, heat: np.ndarray) -> np.ndarray:

@@ -132,7 +132,7 @@ class FramePipeline:
         ``blended``: the frame with that heatmap already blended on (by the device)."""
         start = time.perf_counter()
         hud = view.hud
-        hud.set_classes(explanation.top, explanation.class_index, self.label)
+        hud.set_classes(explanation.top, explanation.class_index, self.label, explanation.score)
         hud.method, hud.runtime, hud.device = explanation.method, explanation.runtime, explanation.device
         if look.time_code:
             hud.time_code = frame.timestamp

@@ -57,9 +57,18 @@ class VideoOptions(StreamOptions):
 
     def validate(self) -> None:
         super().validate()
+        check_one_class(len(self.classes))
         check_count(self.batch, MAX_BATCH, "--batch")
         if self.results is not None:
             check_results_path(self.results, self.overwrite or self.resume)
+
+
+def check_one_class(count: int) -> None:
+    """A video file is drawn with one class per output: several --class would leave all but the
+    first unexplained, so they are refused (live cycles through several with the c key)."""
+    if count > 1:
+        raise InputError(f"--class was given {count} times, but a video file shows one class's map; give one "
+                         "--class and run once per class (live cycles through several with the c key)")
 
 
 @dataclass

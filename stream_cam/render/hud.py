@@ -28,6 +28,7 @@ class HudState:
     top: Sequence[tuple[str, float]] = ()  # (label, probability), most likely first
     explained: int = 0  # row of ``top`` being explained, or -1 for a class not in top
     explained_label: str = ""
+    explained_score: float | None = None  # the explained class's probability (shown when it is not in top)
     fps: float = 0.0
     time_code: float | None = None  # a video file's own time (seconds): shown instead of the fps
     source: str = ""
@@ -50,12 +51,15 @@ class HudState:
             self.status = ""
         return self.status
 
-    def set_classes(self, top: Sequence[tuple[int, float]], explained: int, label: Callable[[int], str]) -> None:
-        """Show ``top`` ((class, probability), best first) with ``explained`` highlighted."""
+    def set_classes(self, top: Sequence[tuple[int, float]], explained: int, label: Callable[[int], str],
+                    score: float | None = None) -> None:
+        """Show ``top`` ((class, probability), best first) with ``explained`` (its probability
+        ``score``) highlighted."""
         self.top = [(short_label(label(c)), p) for c, p in top]
         indices = [c for c, _ in top]
         self.explained = indices.index(explained) if explained in indices else -1
         self.explained_label = short_label(label(explained))
+        self.explained_score = score
 
 
 def format_time_code(seconds: float) -> str:
@@ -151,22 +155,18 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
                               color, -1)
                 x += bar_w + pad
             put_text(frame, f"{prob:.0%}" if layout.compact else f"{prob:5.1%}", (x, y), size, color, thick)
-        if extra_row:  # the explained class is not in the top-k: it gets the last row
+        if extra_row:  # the explained class is not in the top-k: it gets the last row, with its probability
             y = pad + line * len(listed) + int(line * 0.72)
-            put_text(frame, fit(f"> {'' if layout.compact else 'explaining '}{state.explained_label}",
-                                layout.width - pad, size, thick), (pad, y), size, YELLOW, thick)
+            score = state.explained_score
+            percent = "" if score is None else f"{score:.0%}" if layout.compact else f"{score:5.1%}"
+            room = layout.width - pad - (layout.percent_w + pad if percent else 0)
+            put_text(frame, fit(f"> {'' if layout.compact else 'explaining '}{state.explained_label}", room, size,
+                                thick), (pad, y), size, YELLOW, thick)
+            if percent:
+                put_text(frame, percent, (layout.width - pad - layout.percent_w, y), size, YELLOW, thick)
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
-    clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
-    parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else "",
-             f"{state.runtime} {state.device}".strip()]
-    if state.paused:
-        parts.append("PAUSED")
-    status_message = state.current_status()
-    if status_message:
-        parts.append(status_message)
-    parts += state.extra
-    status = "  |  ".join(p for p in parts if p)
+    status = status_line(state, len(listed))
     h = frame.shape[0]
     gauge_room = int(120 * u) + 2 * pad + cv2.getTextSize("trust 100%", cv2.FONT_HERSHEY_SIMPLEX, size, thick)[0][0] \
         if state.trust is not None else 0
@@ -188,6 +188,21 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
         cv2.circle(frame, center, int(11 * u), RED, -1, cv2.LINE_AA)
         put_text(frame, "REC", (center[0] - int(70 * u), center[1] + int(8 * u)), size, RED, thick)
     return frame
+
+
+def status_line(state: HudState, listed: int) -> str:
+    """The status bar's text: FPS (or a video's time code), source, method, runtime, pause,
+    messages; and how many of the top-k rows the panel could list, when not all of them."""
+    clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
+    parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else "",
+             f"{state.runtime} {state.device}".strip()]
+    if state.paused:
+        parts.append("PAUSED")
+    parts.append(state.current_status())
+    if listed < len(state.top):  # --top-k asked for more rows than fit: say so
+        parts.append(f"top {listed} of {len(state.top)} shown")
+    parts += state.extra
+    return "  |  ".join(p for p in parts if p)
 
 
 def draw_keys_help(frame: np.ndarray, scale: float = 1.0) -> np.ndarray:

@@ -1,0 +1,18 @@
+"""The video command's choices that need no model: what a video file can show."""
+
+from __future__ import annotations
+
+import pytest
+
+from helpers import write_clip
+
+
+@pytest.mark.unit
+def test_several_classes_on_a_video_are_refused_in_one_line(cli, tmp_path):
+    clip = write_clip(tmp_path / "clip.mp4", frames=4)
+    second = write_clip(tmp_path / "second.mp4", frames=4)
+    for args in (("video", clip, "-o", tmp_path / "a.mp4"), ("video", clip, second, "-o", tmp_path / "out"),
+                 ("demo", "-o", tmp_path / "d.mp4")):
+        code, _, err = cli(*args, "--class", "mountain bike", "--class", "streetcar")
+        assert code == 2 and err.count("\n") == 1 and "--class was given 2 times" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "second.mp4"]
