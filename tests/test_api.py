@@ -107,3 +107,13 @@ def test_the_explained_class_carries_its_probability_outside_the_top_k(tiny_cam,
     assert explanation.score == pytest.approx(float(probabilities[last]), abs=1e-6)
     record = frame_record(Annotated(explanation.frame.image, explanation), tiny_cam.model.label)
     assert record["explained"]["score"] == pytest.approx(float(probabilities[last]), abs=1e-6)
+
+
+def test_json_output_is_only_json_even_when_keras_prints(cli, photos, tmp_path):
+    import cv2
+
+    picture = tmp_path / "cat.png"
+    cv2.imwrite(str(picture), cv2.cvtColor(photos["chelsea"], cv2.COLOR_RGB2BGR))
+    # Offline, Keras says "Downloading data from ..." (on stdout) before the download fails.
+    code, out, err = cli("image", picture, "--model", "mobilenet_v2", "--json", "-o", tmp_path / "o.png")
+    assert code == 2 and out == "" and "Downloading data from" in err and "cannot download" in err

@@ -12,6 +12,7 @@ only with ``--debug``. Exit statuses (the same for every command):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import signal
@@ -221,7 +222,10 @@ def _run(args: argparse.Namespace) -> int:
         from ..tf_runtime import import_tensorflow
 
         import_tensorflow(verbose=args.debug)
-    cam = spec.build()
+    # Keras and TensorFlow print some news on stdout ("Downloading data from ..."): stdout is the
+    # command's own (JSON with --json), so anything said while the engine is built goes to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        cam = spec.build()
     resolve_classes(plan, cam.model.labels)
     # 3. The command itself.
     return COMMANDS[args.command](args, plan, cam)
