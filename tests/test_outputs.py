@@ -65,3 +65,40 @@ def test_video_and_live_refuse_to_write_over_their_input(cli, tmp_path):
         assert code == 2 and err.count("\n") == 1 and "is the input" in err, err
         assert clip.read_bytes() == before
     assert not (tmp_path / "out.mp4").exists()
+
+
+@pytest.mark.unit
+def test_refusals_that_need_no_model_come_before_it(cli, picture, tmp_path):
+    import sys
+
+    loaded = "tensorflow" in sys.modules
+    damaged = tmp_path / "cut.png"
+    damaged.write_bytes(picture.read_bytes()[: picture.stat().st_size // 2])
+    code, _, err = cli("image", damaged, "-o", tmp_path / "o.png")
+    assert code == 2 and err.count("\n") == 1 and "not an image OpenCV can read" in err, err
+    for args in (("image", picture, "--method", "rollout"), ("evaluate", picture, "--method", "gradcam",
+                                                             "--method", "relevance")):
+        code, _, err = cli(*args)
+        assert code == 2 and err.count("\n") == 1 and "follows a transformer's attention" in err, err
+    assert ("tensorflow" in sys.modules) == loaded  # every one answered without importing TensorFlow
+
+
+@pytest.mark.unit
+def test_a_file_the_user_may_not_read_is_named_as_such(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    from helpers import REPO
+
+    clip = write_clip(tmp_path / "clip.mp4", frames=4)
+    clip.chmod(0o200)  # its owner may write, nobody may read
+    # Root reads everything: as root, the run gives up the two capabilities that override file modes.
+    drop = ["setpriv", "--inh-caps=-dac_override,-dac_read_search", "--bounding-set=-dac_override,-dac_read_search"]
+    assert os.geteuid() != 0 or shutil.which("setpriv"), "setpriv (util-linux) is needed to test this as root"
+    prefix = drop if os.geteuid() == 0 else []
+    result = subprocess.run([*prefix, sys.executable, "-m", "stream_cam", "video", str(clip), "-o",
+                             str(tmp_path / "o.mp4")], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.returncode == 2 and "no permission to read it" in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1

@@ -214,6 +214,11 @@ def _run(args: argparse.Namespace) -> int:
     plan = make_plan(args)
     if plan.cluster is not None:  # the workers load the model; this process needs no TensorFlow
         return run_video_on_ray(args, plan)
+    if args.command == "video":
+        from ..jobs.video_job import report_if_all_complete
+
+        if report_if_all_complete(args.inputs, args.output, plan.options):  # --resume, nothing left
+            return EXIT_OK
     # 2. TensorFlow, quietly, before anything imports Keras (not for an exported .tflite model,
     #    which LiteRT runs); then the model and its explainer.
     spec = EngineSpec.from_args(args)

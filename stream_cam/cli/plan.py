@@ -16,7 +16,7 @@ from typing import Any
 
 from .. import defaults
 from ..checks import installed
-from ..engine.registry import METHOD_INFO, METHOD_NAMES
+from ..engine.registry import CNN_METHODS, METHOD_INFO, METHOD_NAMES, TRANSFORMER_METHODS
 from ..errors import InputError, ModelError
 from ..jobs.image import ImageOptions, output_paths as image_output_paths
 from ..jobs.live_options import LiveOptions
@@ -24,12 +24,12 @@ from ..jobs.video import VideoOptions, check_one_class
 from ..jobs.video_job import output_paths as video_output_paths
 from ..models.labels import read_label_file, resolve_class
 from ..models.preprocessing import check_scaling
-from ..models.registry import APPLICATIONS, builtin_labels, check_model_name
+from ..models.registry import APPLICATIONS, MODEL_NAMES, builtin_labels, check_model_name
 from ..models.tflite import is_tflite, read_description
 from ..sinks.files import next_free_path
 from ..sinks.video import check_codec
 from ..sinks.window import display_available
-from ..sources.images import check_image_spec
+from ..sources.images import read_image
 from ..sources.cameras import CameraSettings
 from ..sources.readers import check_source, is_camera, probe_source
 from ..web.address import Address, check_token, parse_address, probe_port
@@ -80,6 +80,7 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
                          "install?); this install runs exported models: --model FILE.tflite, made with "
                          "'stream-cam export' where TensorFlow is installed")
     _check_runtime(args)
+    _check_attention_methods(args)
     if args.weights not in ("imagenet", "random"):
         if args.model not in APPLICATIONS:
             raise InputError("--weights applies to the Keras applications (xception, resnet50, ...)")
@@ -90,6 +91,17 @@ def _check_model(args: argparse.Namespace) -> list[str] | None:
     if args.labels is not None:
         return read_label_file(args.labels)
     return builtin_labels(args.model)
+
+
+def _check_attention_methods(args: argparse.Namespace) -> None:
+    """--method rollout/relevance follow a transformer's attention: every built-in model is a CNN."""
+    if args.model not in MODEL_NAMES:
+        return  # a file or a keras-hub preset: known once it is loaded
+    asked = (args.methods or []) if args.command == "evaluate" else [getattr(args, "method", None)]
+    for method in asked:
+        if method in TRANSFORMER_METHODS:
+            raise InputError(f"--method {method} follows a transformer's attention; {args.model} is a CNN and has "
+                             f"none (use gradcam, or another CAM method: {', '.join(CNN_METHODS)})")
 
 
 def _check_device(args: argparse.Namespace) -> None:
@@ -194,7 +206,7 @@ def _stream_values(args: argparse.Namespace, classes: list[int], address: Addres
 
 def _plan_image(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
     for spec in args.paths:
-        check_image_spec(spec)
+        read_image(spec)  # decoded now (tens of ms), so a damaged picture is refused before the model loads
     options = ImageOptions(classes=classes, explain_top=args.explain_top, top_k=args.top_k, alpha=args.alpha,
                            colormap=args.colormap, output=args.output, overwrite=args.overwrite, as_json=args.json,
                            inputs=list(args.paths), class_count=len(args.classes), render=args.render)

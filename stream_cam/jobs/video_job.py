@@ -122,6 +122,18 @@ def prepare_job(inputs: Sequence[str], output: Path, options: VideoOptions) -> t
     return paths, [options.resume and is_complete(spec, path) for spec, path in zip(inputs, paths)]
 
 
+def report_if_all_complete(inputs: Sequence[str], output: Path, options: VideoOptions) -> bool:
+    """``--resume`` with nothing left to do: say so per input and return True, before any model loads."""
+    if not options.resume:
+        return False
+    paths = output_paths(inputs, output, options)
+    if not all(is_complete(spec, path) for spec, path in zip(inputs, paths)):
+        return False
+    for spec, path in zip(inputs, paths):
+        report(spec, VideoResult(spec, path, 0, 0.0, skipped=True))
+    return True
+
+
 def report(spec: str, result: VideoResult) -> None:
     """What the user must know about one input's run: where, how many frames, what went wrong."""
     if result.skipped:

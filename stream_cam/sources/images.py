@@ -20,6 +20,8 @@ BUILTIN_IMAGES = ("chelsea", "coffee", "rocket", "astronaut", "stereo_motorcycle
 # Refuse images above this many pixels before decoding them (a 20000x20000 PNG
 # would need 1.2 GB as RGB). 100 megapixels covers every real camera.
 MAX_PIXELS = 100_000_000
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_END, PNG_TAIL = b"IEND", 4096  # a whole PNG ends with its IEND chunk (some tools add a little after it)
 
 
 def builtin_image(name: str) -> np.ndarray:
@@ -78,6 +80,9 @@ def read_image(spec: str | Path) -> np.ndarray:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from exc
     if not data:
         raise InputError(f"{path}: the file is empty")
+    if data.startswith(PNG_SIGNATURE) and PNG_END not in data[-PNG_TAIL:]:
+        # libpng would print its own line on stderr before failing: refuse a cut-off PNG first
+        raise InputError(f"{path}: not an image OpenCV can read (the PNG file is cut short)")
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None or image.size == 0:
         raise InputError(f"{path}: not an image OpenCV can read (try PNG or JPEG)")

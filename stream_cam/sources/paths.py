@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from ..errors import InputError
@@ -16,4 +17,6 @@ def check_input_file(path: str | Path, kind: str) -> Path:
         raise InputError(f"{path}: is a folder, not {kind}")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: the file is empty")
+    if not os.access(path, os.R_OK):
+        raise InputError(f"{path}: no permission to read it (check its mode and owner)")
     return path
