@@ -109,3 +109,65 @@ def test_a_class_outside_the_top_k_shows_its_probability():
     # The same panel, with the percentage drawn at the right of the explained row only when known.
     differs = np.argwhere((frames[0] != frames[1]).any(axis=2))
     assert len(differs) and differs[:, 1].min() > 200
+
+
+@pytest.mark.unit
+def test_a_label_too_long_is_cut_between_words():
+    import cv2
+
+    from stream_cam.render.draw import fit
+
+    width = cv2.getTextSize("Windsor t...", cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)[0][0]
+    assert fit("Windsor tie", width, 0.4, 1) == "Windsor..."  # never "Windsor t..."
+    assert fit("Windsor tie", 10_000, 0.4, 1) == "Windsor tie"
+    one_word = fit("Chihuahua", width // 2, 0.4, 1)  # a first word alone too wide: cut within it
+    assert one_word.endswith("...") and "Chihuahua".startswith(one_word[:-3]) and len(one_word) < 12
+
+
+@pytest.mark.unit
+def test_recordings_carry_the_hud_but_not_the_operators_overlays(rng):
+    from stream_cam.frames import Explanation, Frame
+    from stream_cam.jobs.live_stream import shown_source
+    from stream_cam.jobs.pipeline import FramePipeline, Look, StreamView
+    from stream_cam.render.hud import HudState
+
+    image = rng.integers(0, 256, (480, 640, 3), dtype=np.uint8)
+    heat = rng.random((7, 7)).astype(np.float32)
+    frame = Frame(3, image, 0.1, 0.0)
+    explanation = Explanation(frame, heat, 1, [(1, 0.8), (0, 0.2)], 5.0, probability=0.8)
+    pipeline = FramePipeline(explainer=None, label=lambda c: f"class {c}")  # type: ignore[arg-type]
+
+    def drawn(operator: bool, busy: bool):
+        hud = HudState(source=shown_source("/home/me/private/phone.mp4"), recording=busy)
+        if busy:
+            hud.say("saved /home/me/private/stream_cam_1.png")
+        look = Look(keys=busy, operator=operator)
+        return pipeline.annotate(Frame(3, image.copy(), 0.1, 0.0), explanation, heat, StreamView(hud), look, {})
+
+    quiet = drawn(operator=False, busy=False)
+    busy = drawn(operator=True, busy=True)
+    # The recorded/saved/served picture is the same whether the operator pressed ?, s or r ...
+    np.testing.assert_array_equal(busy.image, quiet.image)
+    assert quiet.screen is None
+    # ... while the window's picture shows the key list, REC and the message.
+    assert busy.screen is not None and (busy.screen != busy.image).any(axis=2).mean() > 0.05
+    assert shown_source("/home/me/private/phone.mp4") == "phone.mp4" and shown_source("0") == "0"
+    assert shown_source("rtsp://cam.local/stream") == "rtsp://cam.local/stream"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("size", [(176, 144), (640, 480), (1280, 720)])
+def test_the_key_list_never_covers_the_top_k_panel(size):
+    from stream_cam.render.frame import decorate
+    from stream_cam.render.hud import HudState, panel_bottom
+
+    width, height = size
+    top = [("Windsor tie", 0.62), ("suit", 0.2), ("bow tie", 0.05), ("lab coat", 0.03), ("jersey", 0.01)]
+    state = HudState(top=top, explained=0, explained_label="Windsor tie", fps=29.9, source="phone.mp4")
+    blank = np.full((height, width, 3), 120, np.uint8)
+    plain = decorate(blank.copy(), state, operator=True)
+    keys = decorate(blank.copy(), state, operator=True, show_keys=True)
+    bottom = panel_bottom(blank, state)
+    assert bottom > 0
+    np.testing.assert_array_equal(keys[:bottom], plain[:bottom])  # the percentages stay readable
+    assert (keys[bottom:] != plain[bottom:]).any()  # and the list is drawn

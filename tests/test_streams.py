@@ -411,8 +411,8 @@ def test_status_messages_expire():
     time.sleep(0.1)
     assert hud.current_status() == ""
     frame = np.zeros((240, 320, 3), np.uint8)
-    expired = draw_hud(frame.copy(), hud)
-    assert np.array_equal(expired, draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], source="demo")))
+    expired = draw_hud(frame.copy(), hud, operator=True)
+    assert np.array_equal(expired, draw_hud(frame.copy(), HudState(top=[("cat", 0.9)], source="demo"), operator=True))
 
 
 @pytest.mark.unit

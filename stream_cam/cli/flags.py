@@ -87,7 +87,7 @@ OVERWRITE_HELP = "replace existing output files (never done otherwise)"
 FLAGS: tuple[Flag, ...] = (
     # -- each command's own ---------------------------------------------------------------------
     flag("paths", on={"image"}, nargs="*", metavar="PATH", default=["skimage:chelsea"],
-         help="image files or skimage:NAME (default: skimage:chelsea)"),
+         help="image files, folders of them, or skimage:NAME (default: skimage:chelsea)"),
     flag("inputs", on={"video"}, nargs="+", metavar="IN", help="video files"),
     flag("paths", on={"evaluate"}, nargs="*", metavar="PATH", default=["skimage:chelsea", "skimage:coffee"],
          help="images, folders, videos or skimage:NAME (default: skimage:chelsea skimage:coffee)"),
@@ -111,7 +111,7 @@ FLAGS: tuple[Flag, ...] = (
     flag("--record", on={"live"}, type=Path, metavar="OUT.mp4", help="record the annotated frames"),
     flag("--no-window", on=REAL_TIME, dest="window", action="store_false", per_command={
         "live": {"help": "run without a window"}, "demo": {"help": "write the video, show nothing"}}),
-    flag("--fullscreen", on={"live"}, action="store_true"),
+    flag("--fullscreen", on={"live"}, action="store_true", help="show the window full screen (f toggles it)"),
     flag("--max-frames", on={"live"}, type=count(10**9, "--max-frames"), help="stop after this many frames"),
     flag("--seconds-per-scene", on={"demo"}, type=check_type(check_seconds, "--seconds-per-scene"), default=3.0,
          help=argparse.SUPPRESS),

@@ -29,7 +29,7 @@ from ..models.tflite import is_tflite, read_description
 from ..sinks.files import next_free_path
 from ..sinks.video import check_codec
 from ..sinks.window import display_available
-from ..sources.images import read_image
+from ..sources.images import expand_folders, read_image
 from ..sources.cameras import CameraSettings
 from ..sources.readers import check_source, is_camera, probe_source
 from ..web.address import Address, check_token, parse_address, probe_port
@@ -205,6 +205,7 @@ def _stream_values(args: argparse.Namespace, classes: list[int], address: Addres
 
 
 def _plan_image(args: argparse.Namespace, classes: list[int], address: Address | None) -> Plan:
+    args.paths = expand_folders(args.paths)  # a folder: every picture in it
     for spec in args.paths:
         read_image(spec)  # decoded now (tens of ms), so a damaged picture is refused before the model loads
     options = ImageOptions(classes=classes, explain_top=args.explain_top, top_k=args.top_k, alpha=args.alpha,

@@ -24,7 +24,7 @@ from ..engine.faithfulness import DEFAULT_STEPS, Faithfulness, center_map, rando
 from ..engine.verdict import BEATS, INCONCLUSIVE, LEVEL, MIN_FRAMES, frames_needed, paired_interval, verdict
 from ..errors import InputError
 from ..sinks.files import check_output_path, write_bytes_atomic
-from ..sources.images import BUILTIN_PREFIX, check_image_spec, read_image
+from ..sources.images import BUILTIN_PREFIX, IMAGE_SUFFIXES, check_image_spec, read_image
 from ..sources.readers import check_source, open_reader
 from .stability import video_stability
 
@@ -33,7 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov")
 BASELINES = ("random", "center")
 MAX_STEPS = 1000

@@ -25,7 +25,7 @@ from ..pixels import peak_xy
 from ..render.colormap import colormap_lut
 from ..render.overlay import overlay_heatmap
 from ..sinks.files import check_folder, check_not_input, check_output_path, make_folder, write_image
-from ..sources.images import display_name, read_image
+from ..sources.images import IMAGE_SUFFIXES, display_name, read_image
 from .options import DEFAULT_TOP_K, check_render_values
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it 
 log = logging.getLogger(__name__)
 
 MAX_EXPLAIN_TOP = 20
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 
 
 @dataclass

@@ -246,7 +246,8 @@ class LiveRun:
         age = frame.index - explanation.frame.index
         heatmap = stream.heatmap_for(frame, explanation, self.motion, thumb)
         stream.fill_hud(explanation, age, self.controls)
-        look = stream.look(self.controls, self.options.hud_scale, legend=self.options.kiosk)
+        look = stream.look(self.controls, self.options.hud_scale, legend=self.options.kiosk,
+                           operator=self.options.window)
         timings = {"capture": (start - frame.captured_at) * 1000, "engine": explanation.engine_ms}
         item = self.pipeline.annotate(frame, explanation, heatmap, stream.view, look, timings)
         done = time.perf_counter()
@@ -254,7 +255,8 @@ class LiveRun:
         latency = (done - frame.captured_at) * 1000
         stream.count_shown(done, latency, age)
         self.stats.shown += 1  # live, for watchers (benchmarks, soak); recounted per stream at the end
-        stream.last_shown = item.image
+        stream.last_clean = item.image
+        stream.last_shown = item.screen if item.screen is not None else item.image
         self.pipeline.deliver(item, stream.view, look,
                               **stream.live_state(explanation, latency, self.controls, self.cam.model.label))
 
@@ -309,11 +311,11 @@ class LiveRun:
     def _apply_requests(self, sinks: SinkThread, window: Window | None) -> None:
         controls = self.controls
         stream = self.streams[controls.selected]
-        if controls.snapshot and stream.last_shown is not None:
+        if controls.snapshot and stream.last_clean is not None:
             controls.snapshot = False
             stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
             path = next_free_path(self.options.snapshot_dir / f"stream_cam_{stamp}.png")
-            write_image(path, stream.last_shown)
+            write_image(path, stream.last_clean)
             self.stats.snapshots.append(path)
             stream.hud.say(f"saved {path.name}")
         if controls.toggle_record:

@@ -36,7 +36,8 @@ class LiveStream:
     recorder: Recorder
     view: StreamView
     recording_path: Path | None = None
-    last_shown: np.ndarray | None = None  # the newest annotated picture
+    last_shown: np.ndarray | None = None  # the newest picture on the window (with the operator's overlays)
+    last_clean: np.ndarray | None = None  # the same without them: what a snapshot saves
     shown: int = 0
     fps: float = 0.0
     last_time: float = 0.0
@@ -74,13 +75,14 @@ class LiveStream:
             self.fps = current if self.fps == 0 else FPS_SMOOTHING * self.fps + (1 - FPS_SMOOTHING) * current
         self.last_time = now
 
-    def look(self, controls: Controls, hud_scale: float, legend: bool) -> Look:
-        return Look(controls.alpha, controls.colormap, controls.show_hud, controls.show_keys, hud_scale, legend)
+    def look(self, controls: Controls, hud_scale: float, legend: bool, operator: bool) -> Look:
+        return Look(controls.alpha, controls.colormap, controls.show_hud, controls.show_keys, hud_scale, legend,
+                    operator=operator)
 
     def fill_hud(self, explanation: Explanation, age: int, controls: Controls) -> None:
         """What the HUD says beside the classes: fps, recording, paused, trust, the heatmap's age."""
         hud = self.hud
-        hud.fps, hud.source = self.fps, self.source.info.source
+        hud.fps, hud.source = self.fps, shown_source(self.source.info.source)
         hud.recording = self.recording_path is not None
         hud.paused = controls.paused
         if explanation.trust is not None:
@@ -104,6 +106,12 @@ class LiveStream:
                     recording=self.recording_path is not None, status=self.hud.current_status(),
                     choice=choice_state(self.choice.choice, label), stream=self.index,
                     heatmap_frame=explanation.frame.index, methods=list(controls.methods))
+
+
+def shown_source(source: str) -> str:
+    """What the HUD calls a source: a file by its name only (never a local path), a camera or a
+    URL as the reader gives it (already without passwords)."""
+    return source if "://" in source or not Path(source).name else Path(source).name
 
 
 def choice_state(choice: ClassChoice, label: Callable[[int], str]) -> dict:

@@ -51,6 +51,7 @@ class Look:
     hud_scale: float = 1.0
     legend: bool = False  # the colour legend (kiosk)
     time_code: bool = False  # the frame's position in the file (video files)
+    operator: bool = False  # a window's viewer: a second picture with REC, messages and the key list
 
 
 @dataclass
@@ -140,13 +141,19 @@ class FramePipeline:
             blended = self.frame_path.blend(frame.image, heatmap, look.alpha, colormap_lut(look.colormap))
         elif blended is None:
             blended = overlay_heatmap(frame.image, heatmap, look.alpha, look.colormap, bgr=True)
-        image = decorate(blended, hud if look.hud else None, look.keys, look.hud_scale)
+        shown_hud = hud if look.hud else None
+        # What is recorded, saved and served: the explanation and the HUD, not the operator's overlays.
+        image = decorate(blended.copy() if look.operator else blended, shown_hud, look.hud_scale)
+        screen = decorate(blended, shown_hud, look.hud_scale, operator=True, show_keys=look.keys) \
+            if look.operator else None
         if look.legend and look.hud:
-            draw_legend(image, look.colormap, hud.explained_label, look.hud_scale)
+            for picture in (image, screen):
+                if picture is not None:
+                    draw_legend(picture, look.colormap, hud.explained_label, look.hud_scale)
         timings["render"] = (time.perf_counter() - start) * 1000
         stability = view.meter.update(explanation.frame.index, explanation.class_index, explanation.heatmap)
         return Annotated(image, explanation, timings, frame=frame, stream=view.index, heatmap=heatmap,
-                         stability=stability)
+                         stability=stability, screen=screen)
 
     def process(self, frames: Sequence[Frame], view: StreamView, look: Look) -> list[Annotated]:
         """Frames of one stream, in order, each drawn with its own heatmap (video files, Ray chunks)."""

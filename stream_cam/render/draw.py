@@ -29,9 +29,18 @@ def put_text(frame: np.ndarray, text: str, org: tuple[int, int], size: float, co
 
 
 def fit(text: str, width: int, size: float, thick: int) -> str:
-    """Shorten ``text`` with an ellipsis until it fits ``width`` pixels."""
-    if cv2.getTextSize(text, FONT, size, thick)[0][0] <= width:
+    """Shorten ``text`` with an ellipsis until it fits ``width`` pixels: whole words first
+    ("Windsor tie" -> "Windsor..."), letters only when its first word alone is too wide."""
+    def fits(candidate: str) -> bool:
+        return cv2.getTextSize(candidate, FONT, size, thick)[0][0] <= width
+
+    if fits(text):
         return text
-    while len(text) > 1 and cv2.getTextSize(text + "...", FONT, size, thick)[0][0] > width:
+    words = text.split(" ")
+    for end in range(len(words) - 1, 0, -1):
+        shorter = " ".join(words[:end]).rstrip(" |,")
+        if shorter and fits(shorter + "..."):
+            return shorter + "..."
+    while len(text) > 1 and not fits(text + "..."):
         text = text[:-1]
     return text + "..."

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..frames import short_label
 from ..keys import KEYS
-from .draw import GREY, RED, WHITE, YELLOW, fit, panel, put_text, unit
+from .draw import FONT, GREY, RED, WHITE, YELLOW, fit, panel, put_text, unit
 
 STATUS_SECONDS = 3.0  # how long a status message stays on screen
 PANEL_WIDTH_UNITS = 3 * 12 + 260 + 190 + 80  # pads, label, bar, percentage: the top-k panel at unit 1
@@ -122,22 +122,38 @@ def _listed(state: HudState, rows: int) -> list[tuple[int, str, float]]:
     return shown
 
 
-def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarray:
+def _panel(frame: np.ndarray, state: HudState, scale: float) -> tuple[PanelLayout, list[tuple[int, str, float]], bool]:
+    """The top-k panel's layout on ``frame``, the rows it lists, and whether the explained class
+    (not in the top-k) gets a row of its own."""
+    height_px, width_px = frame.shape[:2]
+    extra_row = state.explained < 0 and bool(state.explained_label)
+    layout = panel_layout(width_px, height_px, scale, len(state.top) + extra_row)
+    room = layout.rows - (1 if extra_row else 0)
+    return layout, _listed(state, room) if room > 0 else [], extra_row
+
+
+def panel_bottom(frame: np.ndarray, state: HudState, scale: float = 1.0) -> int:
+    """Where the top-k panel ends (pixels from the top): what the key list must stay below."""
+    layout, listed, extra_row = _panel(frame, state, scale)
+    return layout.height(len(listed) + extra_row) if listed or extra_row else 0
+
+
+def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0, operator: bool = False) -> np.ndarray:
     """Draw the HUD on ``frame`` (BGR, modified in place) and return it.
+
+    ``operator``: also what only the person at the window needs: "REC", and passing messages
+    ("saved stream_cam_....png", kiosk hints). Recordings, snapshots and the browser view get the
+    HUD without them (no local file names burned into a shared video).
 
     The top-k panel stays within half the frame's width and 30% of its height (:data:`PANEL_COVER`),
     whatever ``scale`` (> 1 enlarges it: the kiosk) and whatever the frame's size: on a small frame it
     lists fewer classes, with shorter labels and no bars, so most of the picture stays visible."""
-    height_px, width_px = frame.shape[:2]
-    rows_needed = len(state.top) + (1 if state.explained < 0 and state.explained_label else 0)
-    layout = panel_layout(width_px, height_px, scale, rows_needed)
+    layout, listed, extra_row = _panel(frame, state, scale)
     u = layout.unit
     size, thick = 0.75 * u, max(1, round(1.6 * u))
     line, pad, bar_w, text_w = layout.line, layout.pad, layout.bar_w, layout.text_w
 
     # Top-k panel, top left: label, bar, percentage; the explained row highlighted.
-    extra_row = state.explained < 0 and bool(state.explained_label)
-    listed = _listed(state, layout.rows - (1 if extra_row else 0)) if layout.rows > (1 if extra_row else 0) else []
     if listed or extra_row:
         shown_rows = len(listed) + (1 if extra_row else 0)
         panel(frame, 0, 0, layout.width, layout.height(shown_rows))
@@ -166,7 +182,7 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
                 put_text(frame, percent, (layout.width - pad - layout.percent_w, y), size, YELLOW, thick)
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
-    status = status_line(state, len(listed))
+    status = status_line(state, len(listed), operator)
     h = frame.shape[0]
     gauge_room = int(120 * u) + 2 * pad + cv2.getTextSize("trust 100%", cv2.FONT_HERSHEY_SIMPLEX, size, thick)[0][0] \
         if state.trust is not None else 0
@@ -183,35 +199,43 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0) -> np.ndarr
         label = f"trust {state.trust:.0%}"
         (label_w, _), _ = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, size, thick)
         put_text(frame, label, (x0 - pad - label_w, y1), size, WHITE, thick)
-    if state.recording:
+    if state.recording and operator:
         center = (frame.shape[1] - pad * 3, pad * 3)
         cv2.circle(frame, center, int(11 * u), RED, -1, cv2.LINE_AA)
         put_text(frame, "REC", (center[0] - int(70 * u), center[1] + int(8 * u)), size, RED, thick)
     return frame
 
 
-def status_line(state: HudState, listed: int) -> str:
+def status_line(state: HudState, listed: int, operator: bool = False) -> str:
     """The status bar's text: FPS (or a video's time code), source, method, runtime, pause,
-    messages; and how many of the top-k rows the panel could list, when not all of them."""
+    the operator's passing messages (``operator``); and how many of the top-k rows the panel
+    could list, when not all of them."""
     clock = f"{state.fps:4.1f} fps" if state.time_code is None else format_time_code(state.time_code)
     parts = [clock, state.source, state.method if state.method not in ("", "gradcam") else "",
              f"{state.runtime} {state.device}".strip()]
     if state.paused:
         parts.append("PAUSED")
-    parts.append(state.current_status())
+    if operator:
+        parts.append(state.current_status())
     if listed < len(state.top):  # --top-k asked for more rows than fit: say so
         parts.append(f"top {listed} of {len(state.top)} shown")
     parts += state.extra
     return "  |  ".join(p for p in parts if p)
 
 
-def draw_keys_help(frame: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """The key list, centred on the frame (the ``?`` key)."""
+def draw_keys_help(frame: np.ndarray, scale: float = 1.0, top: int = 0) -> np.ndarray:
+    """The key list (the ``?`` key), centred on the frame below ``top`` (the top-k panel's end) and
+    above the status bar; smaller where it would not fit, so it never covers the percentages."""
     u = unit(frame, scale)
-    size, thick, line = 0.7 * u, max(1, round(1.5 * u)), int(32 * u)
-    width, height = int(520 * u), line * (len(KEYS) + 1) + line // 2
-    x0 = max((frame.shape[1] - width) // 2, 0)
-    y0 = max((frame.shape[0] - height) // 2, 0)
+    frame_h, frame_w = frame.shape[:2]
+    bottom = frame_h - int(46 * u)  # the status bar's height at this unit
+    rows = len(KEYS) + 1
+    u = min(u, max(bottom - top, 1) / (32 * rows + 16))  # shrink to the room between panel and status bar
+    size, thick, line = 0.7 * u, max(1, round(1.5 * u)), max(int(32 * u), 1)
+    help_w = max(cv2.getTextSize(key.help, FONT, size, thick)[0][0] for key in KEYS)
+    width, height = int(150 * u) + help_w + line, line * rows + line // 2
+    x0 = max((frame_w - width) // 2, 0)
+    y0 = max(min((frame_h - height) // 2, bottom - height), top)
     panel(frame, x0, y0, x0 + width, y0 + height, 0.75)
     put_text(frame, "Keys", (x0 + line // 2, y0 + line), size, YELLOW, thick)
     for i, key in enumerate(KEYS, start=2):

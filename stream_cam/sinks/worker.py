@@ -44,6 +44,7 @@ class Annotated:
     stream: int = 0  # which source, when there are several
     heatmap: np.ndarray | None = None  # the map shown (default: the explanation's)
     stability: float | None = None  # correlation of this heatmap with the stream's previous one (same class)
+    screen: np.ndarray | None = None  # the window's picture (REC, messages, key list), when it differs from image
 
     @property
     def shown(self) -> Frame:

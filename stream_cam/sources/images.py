@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -16,6 +17,7 @@ from ..pixels import to_rgb8
 from .paths import check_input_file
 
 BUILTIN_PREFIX = "skimage:"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 BUILTIN_IMAGES = ("chelsea", "coffee", "rocket", "astronaut", "stereo_motorcycle", "camera", "cat")
 # Refuse images above this many pixels before decoding them (a 20000x20000 PNG
 # would need 1.2 GB as RGB). 100 megapixels covers every real camera.
@@ -116,6 +118,21 @@ def apply_orientation(image: np.ndarray, orientation: int) -> np.ndarray:
     """Turn decoded pixels upright for an EXIF orientation 1..8."""
     turn = _UPRIGHT.get(orientation)
     return image if turn is None else np.ascontiguousarray(turn(image))
+
+
+def expand_folders(specs: Sequence[str]) -> list[str]:
+    """Each folder among ``specs`` replaced by the pictures in it (sorted by name; not its sub-folders)."""
+    expanded = []
+    for spec in specs:
+        folder = Path(str(spec))
+        if str(spec).startswith(BUILTIN_PREFIX) or not folder.is_dir():
+            expanded.append(str(spec))
+            continue
+        pictures = sorted(str(p) for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if not pictures:
+            raise InputError(f"{folder}: no pictures in this folder ({', '.join(IMAGE_SUFFIXES)})")
+        expanded += pictures
+    return expanded
 
 
 def display_name(spec: str | Path) -> str:
