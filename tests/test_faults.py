@@ -197,9 +197,9 @@ def test_sigterm_mid_batch_finalizes_the_output(tmp_path):
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - sent < 5
-    assert proc.returncode == 143, err  # stopped by SIGTERM: the output holds what was done
-    assert "stopped by SIGTERM" in out
-    written = count_frames(tmp_path / "out.mp4")
+    assert proc.returncode == 143, err  # stopped by SIGTERM: what was done is kept as out.partial.mp4
+    assert "stopped by SIGTERM" in out and not (tmp_path / "out.mp4").exists()
+    written = count_frames(tmp_path / "out.partial.mp4")
     assert written >= 40 and written == len(log.read_text().splitlines())
 
 

@@ -237,6 +237,21 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; its exit status (0, 1, 2, 3, 130, 143)."""
+    try:
+        code = _main(argv)
+        if threading.current_thread() is threading.main_thread():
+            # The work is done and its status decided. A signal from now on (a second Ctrl-C while
+            # TensorFlow's or Ray's threads wind down) must not kill the process with -2/-15: Python
+            # puts the default handlers back while it finalizes, so the signals are ignored instead.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    except KeyboardInterrupt as exc:  # a signal between the command's end and the lines above
+        _stopped(isinstance(exc, Terminated))
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = join_dash_values(list(sys.argv[1:] if argv is None else argv))
     debug = False
     if threading.current_thread() is threading.main_thread():

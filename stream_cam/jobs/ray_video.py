@@ -35,7 +35,7 @@ from .engine_spec import EngineSpec
 from .ray_cluster import LOCAL, cause_of, actor_resources, check_ray_available, connect
 from .ray_worker import ChunkFailed, ChunkWorker, Packet
 from .signals import StopSignals
-from .video import VideoOptions, VideoResult, VideoRun, progress_bar
+from .video import VideoOptions, VideoResult, VideoRun, keep_partial, progress_bar
 from .video_job import open_results, prepare_job, probe_input, report
 
 log = logging.getLogger(__name__)
@@ -281,12 +281,16 @@ class RayJob:
                                    padded_to=sink.encoded_size if sink is not None and sink.padded else None)
 
     def close(self) -> None:
-        """Stop the workers; an unfinished video's file is deleted (its frames are not all there)."""
+        """Stop the workers; an unfinished video keeps its frames done (in order from the first) as
+        NAME.partial, as a local run does: never under its final name."""
         for worker in self.workers:
             self.ray.kill(worker)
         for video in self.videos:
             if video.result is None and video.sink is not None:
                 video.sink.close()
+                if video.tmp is not None and video.sink.frames_written:
+                    keep_partial(video.tmp, video.path, video.sink.frames_written)
+                    video.tmp = None
             if video.tmp is not None:
                 video.tmp.unlink(missing_ok=True)
                 video.tmp = None
@@ -345,6 +349,6 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
         report(result.source, result)
     if stopped:
         unfinished = [video.spec for video in videos if video.result is None]
-        print(f"stream-cam: stopped by {stopped}; {len(unfinished)} unfinished video(s) were not kept; run the "
-              "same command with --resume to finish them", file=sys.stderr, flush=True)
+        print(f"stream-cam: stopped by {stopped}; {len(unfinished)} video(s) unfinished (their frames done are "
+              "in NAME.partial files); run the same command with --resume to finish them", file=sys.stderr, flush=True)
     return VideoRun(ordered, stopped)

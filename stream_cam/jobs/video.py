@@ -140,6 +140,7 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
     tmp = temporary_path(output)
     video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
     final: Path | None = None
+    ended = False  # the loop came to the input's end (or its first unreadable frame): not stopped
     try:
         with contextlib.ExitStack() as resources:
             # Open the files first: if one cannot be written, no thread has started yet.
@@ -171,12 +172,16 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
                 if isinstance(exc, StreamCamError):
                     raise
                 read_error = exc  # reported below, once the frames before it have their final name
+            ended = not interrupted
     finally:
         video.close()
-        if video.frames_written:
-            # Every frame written so far, under its final name; never over a file another run
-            # published meanwhile (then under the next free name, and the result says which).
-            # --resume redoes a half-written output of an earlier run: that one is replaced.
+        if video.frames_written and not ended:
+            # Stopped (a signal, a second Ctrl-C, a failed write): the frames done, playable, as NAME.partial.
+            final = keep_partial(tmp, output, video.frames_written)
+        elif video.frames_written:
+            # Every frame (up to a damaged input's first unreadable one) under its final name; never over
+            # a file another run published meanwhile (then under the next free name, and the result says
+            # which). --resume redoes a half-written output of an earlier run: that one is replaced.
             final = publish(tmp, output, options.overwrite or options.resume, elsewhere=True)
         elif tmp.exists():
             tmp.unlink()
@@ -187,7 +192,22 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
     if sinks.failure is not None:
         raise OutputError(f"writing {where} failed after {video.frames_written} frames: {sinks.failure}")
     return VideoResult(info.source, where, video.frames_written, info.fps, interrupted, info.frame_count,
-                       requested=output, padded_to=video.encoded_size if video.padded else None)
+                       requested=None if interrupted else output,
+                       padded_to=video.encoded_size if video.padded else None)
+
+
+def partial_path(output: Path) -> Path:
+    """Where a stopped run keeps the frames it finished: ``NAME.partial.EXT`` beside the output."""
+    return output.with_name(f"{output.stem}.partial{output.suffix}")
+
+
+def keep_partial(tmp: Path, output: Path, frames: int) -> Path:
+    """A stopped run's finalized (playable) file under :func:`partial_path`, never under the final
+    name, which only a complete output gets; said on stderr. Local and Ray runs alike."""
+    kept = publish(tmp, partial_path(output), overwrite=False, elsewhere=True)
+    print(f"stream-cam: stopped: the {frames} frames done are in {kept} ({output} is made only when complete; "
+          "run the same command again, or with --resume, to make it)", file=sys.stderr, flush=True)
+    return kept
 
 
 def _view_only(change: ControlChange) -> dict:
