@@ -18,7 +18,7 @@ from ..sources.pumps import OrderedFrames
 from ..sources.readers import open_reader
 from .chunks import Chunk
 from .engine_spec import EngineSpec
-from .video import VideoOptions, batched, video_pipeline
+from .video import VideoOptions, batched, depths, video_pipeline
 
 
 @dataclass
@@ -62,11 +62,11 @@ class ChunkWorker:
         reader.seek(first)
         pipeline, view, look = video_pipeline(self.cam, self.options, reader.info.source)
         label = self.cam.model.label
-        depth = max(2 * self.options.batch, 8)
+        held = depths(reader.info.width, reader.info.height, self.options.batch)  # bounded by bytes
         try:
-            with OrderedFrames(reader, maxsize=depth, prepare=pipeline.prepare, first=first,
+            with OrderedFrames(reader, maxsize=held.queue, prepare=pipeline.prepare, first=first,
                                stop=chunk.stop) as frames:
-                for batch in batched(frames, self.options.batch):
+                for batch in batched(frames, held.batch):
                     kept = [item for item in pipeline.process(batch, view, look)
                             if item.explanation.frame.index >= chunk.start and item.image is not None]
                     if kept:

@@ -43,6 +43,28 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 256
 DEFAULT_BATCH = 8
+# Frames held at once (read ahead, in the batch, drawn, waiting for the writer) take at most about
+# this much memory: at 640x480 the queues keep their usual depth, at 8K (100 MB a frame) they shrink.
+FRAME_MEMORY_BYTES = 768 * 2**20
+
+
+@dataclass(frozen=True)
+class Depths:
+    """How many frames the video path holds at once: a batch, and each queue's depth."""
+
+    batch: int
+    queue: int
+
+
+def depths(width: int, height: int, batch: int, budget: int = FRAME_MEMORY_BYTES) -> Depths:
+    """Queue depths and batch bounded by bytes, not only counts: the reader's queue and the writer's
+    queue (``queue`` frames each) and the batch with its drawn copies (``2 * batch``) fit ``budget``.
+    Small frames keep ``2 * batch`` (at least 8) per queue; huge ones go down to 2 and a smaller batch."""
+    frame = max(width * height * 3, 1)
+    fits = max(budget // frame, 1)  # frames the budget holds
+    batch = max(1, min(batch, fits // 6))  # 2 * batch in flight, and 2 * 2 * batch in the two queues
+    queue = max(2, min(max(2 * batch, 8), (fits - 2 * batch) // 2))
+    return Depths(batch, queue)
 
 
 @dataclass
@@ -135,7 +157,11 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
     ``results``: the job's per-frame table, whose rows for this video say ``name``."""
     info = reader.info
     label = cam.model.label
-    depth = max(2 * options.batch, 8)
+    held = depths(info.width, info.height, options.batch)
+    if held.batch < options.batch:
+        log.info("%s: %dx%d frames: batches of %d, not %d, to bound memory", info.source, info.width, info.height,
+                 held.batch, options.batch)
+    depth = held.queue
     count, interrupted, read_error = 0, "", None
     tmp = temporary_path(output)
     video = VideoSink(tmp, info.width, info.height, info.fps, options.codec, overwrite=True)
@@ -159,7 +185,7 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
             if bar is not None:
                 resources.callback(bar.close)
             try:
-                for batch in batched(frames, options.batch):
+                for batch in batched(frames, held.batch):
                     if stop is not None and stop.requested:
                         interrupted = stop.requested
                         break
