@@ -329,3 +329,30 @@ def legacy_file(state: bytes, storages: list[tuple[str, np.ndarray]]) -> bytes:
         out.write(struct.pack("<q", data.size))
         out.write(data.tobytes())
     return out.getvalue()
+
+
+def write_clip_with_sound(path, seconds: float = 2.0, fps: int = 12, size: tuple[int, int] = (160, 120)):
+    """A small MPEG-4 clip with an AAC soundtrack (a 440 Hz tone), made with PyAV."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("mpeg4", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        audio = container.add_stream("aac", rate=44100)
+        for i in range(int(seconds * fps)):
+            picture = np.full((height, width, 3), (i * 10) % 255, np.uint8)
+            picture[:, : (i * 7) % width] = (40, 160, 220)
+            for packet in video.encode(av.VideoFrame.from_ndarray(picture, format="bgr24")):
+                container.mux(packet)
+        tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(44100 * seconds)) / 44100)).astype(np.float32)
+        step = audio.codec_context.frame_size or 1024
+        for start in range(0, len(tone) - step, step):
+            frame = av.AudioFrame.from_ndarray(tone[None, start:start + step], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = 44100, start
+            for packet in audio.encode(frame):
+                container.mux(packet)
+        for stream in (audio, video):
+            for packet in stream.encode():
+                container.mux(packet)
+    return path

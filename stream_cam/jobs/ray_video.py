@@ -35,7 +35,7 @@ from .engine_spec import EngineSpec
 from .ray_cluster import LOCAL, cause_of, actor_resources, check_ray_available, connect
 from .ray_worker import ChunkFailed, ChunkWorker, Packet
 from .signals import StopSignals
-from .video import VideoOptions, VideoResult, VideoRun, keep_partial, progress_bar
+from .video import VideoOptions, VideoResult, VideoRun, add_sound, keep_partial, progress_bar
 from .video_job import open_results, prepare_job, probe_input, report
 
 log = logging.getLogger(__name__)
@@ -265,6 +265,7 @@ class RayJob:
             video.sink.close()
             written = video.sink.frames_written
             if video.tmp is not None:
+                video.tmp = add_sound(video.tmp, video.spec, video.path)
                 final = publish(video.tmp, video.path, self.options.overwrite or self.options.resume, elsewhere=True)
             video.tmp = None
         if self.table is not None:
@@ -289,7 +290,7 @@ class RayJob:
             if video.result is None and video.sink is not None:
                 video.sink.close()
                 if video.tmp is not None and video.sink.frames_written:
-                    keep_partial(video.tmp, video.path, video.sink.frames_written)
+                    keep_partial(add_sound(video.tmp, video.spec, video.path), video.path, video.sink.frames_written)
                     video.tmp = None
             if video.tmp is not None:
                 video.tmp.unlink(missing_ok=True)

@@ -23,6 +23,7 @@ from ..engine.stream import ClassChoice, StreamExplainer
 from ..errors import InputError, OutputError, StreamCamError
 from ..frames import Frame
 from ..render.hud import HudState
+from ..sinks.audio import audio_codecs, with_audio
 from ..sinks.files import publish, temporary_path
 from ..sinks.video import VideoSink
 from ..sinks.results import ResultsTable, VideoRows, check_results_path
@@ -201,6 +202,8 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
             ended = not interrupted
     finally:
         video.close()
+        if video.frames_written:
+            tmp = add_sound(tmp, info.source, output)  # the input's audio, copied, cut to the video's length
         if video.frames_written and not ended:
             # Stopped (a signal, a second Ctrl-C, a failed write): the frames done, playable, as NAME.partial.
             final = keep_partial(tmp, output, video.frames_written)
@@ -220,6 +223,23 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
     return VideoResult(info.source, where, video.frames_written, info.fps, interrupted, info.frame_count,
                        requested=None if interrupted else output,
                        padded_to=video.encoded_size if video.padded else None)
+
+
+def add_sound(tmp: Path, source: str, output: Path) -> Path:
+    """The finished (temporary) video with the input's audio copied in, when it has any: the file to
+    publish. Where the audio cannot be kept, the video alone, and stderr says why, once per output."""
+    codecs = audio_codecs(source)
+    if not codecs:
+        return tmp
+    joined = temporary_path(output)
+    why = with_audio(tmp, source, joined)
+    if why:
+        joined.unlink(missing_ok=True)
+        print(f"stream-cam: note: {output.name} has no sound: the input's audio ({', '.join(codecs)}) could not be "
+              f"copied into a {output.suffix} file ({why})", file=sys.stderr, flush=True)
+        return tmp
+    tmp.unlink()
+    return joined
 
 
 def partial_path(output: Path) -> Path:
