@@ -27,6 +27,9 @@ ROUNDS = 5  # timed calls of each runtime at least, interleaved; the medians are
 BUDGET_S = 0.5  # ... and more (up to MAX_ROUNDS) until each runtime was timed this long: close calls need it
 MAX_ROUNDS = 25
 MARGIN = 1.1  # TensorFlow runs only when LiteRT takes over 10% longer per frame
+# Timed together the first time, whichever the job asked for: live, image, demo and evaluate run
+# batch 1, video files --batch 8 by default; so moving between commands times nothing again.
+TIMED_BATCHES = (1, 8)
 
 
 def speed_key(batch: int, threads: int | None) -> str:
