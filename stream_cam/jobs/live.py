@@ -174,9 +174,14 @@ class LiveRun:
                 self._show(window, stop, wait_ms=30)
                 self._apply_requests(sinks, window)
                 continue
-            self._arrived.wait(IDLE_REFRESH_S)
+            # Frames waiting (a file's backlog after a stall) are taken at once; only when there are
+            # none does the loop wait for one. (Waiting first kept a backlog of 3 frames forever after
+            # the browser view's start-up: every frame shown 100 ms late.)
             self._arrived.clear()
-            fresh = [(s, f) for s in self.streams if (f := s.source.get(timeout=0)) is not None]
+            fresh = self._fresh_frames()
+            if not fresh:
+                self._arrived.wait(IDLE_REFRESH_S)
+                fresh = self._fresh_frames()
             if not fresh:
                 if all(s.source.ended.is_set() for s in self.streams):
                     self.stats.stopped_by = "end of stream"
@@ -191,6 +196,10 @@ class LiveRun:
             if options.max_frames is not None and self.streams[0].shown >= options.max_frames:
                 self.stats.stopped_by = "max frames"
                 return
+
+    def _fresh_frames(self) -> list[tuple[LiveStream, Frame]]:
+        """Each stream's next frame not yet shown, without waiting."""
+        return [(s, f) for s in self.streams if (f := s.source.get(timeout=0)) is not None]
 
     def _explain(self, fresh: list[tuple[LiveStream, Frame]]) -> list[tuple[LiveStream, Frame, Explanation]]:
         """Each fresh frame with the explanation to show on it: its own (sync), or the newest one."""
