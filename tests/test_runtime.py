@@ -18,7 +18,7 @@ from helpers import assert_one_line_error, run, tiny_cnn
 
 @pytest.fixture
 def cache(tmp_path, photos):
-    from stream_cam.engine.runtime import LiteRTCache
+    from stream_cam.engine.litert_cache import LiteRTCache
 
     return LiteRTCache(tmp_path / "cache", photos["chelsea"])
 
@@ -392,7 +392,7 @@ def test_a_cache_this_user_cannot_write_is_still_used_and_timed_for_the_run(cach
     (The tests run as root, whom file modes do not stop, so the refusals are raised here.)"""
     import os
 
-    from stream_cam.engine import runtime
+    from stream_cam.engine import litert_cache as runtime
     from stream_cam.engine.gradcam import GradCAM
     from stream_cam.engine.runtime import choose_runtime
     from stream_cam.models.loaded import LoadedModel

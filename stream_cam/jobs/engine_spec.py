@@ -15,7 +15,7 @@ from .export import CHECK_PHOTO  # the real photo every converted explainer is c
 
 if TYPE_CHECKING:
     from ..engine.explainer import Explains
-    from ..engine.runtime import LiteRTCache
+    from ..engine.litert_cache import LiteRTCache
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class EngineSpec:
 def runtime_cache() -> "LiteRTCache":
     """The LiteRT cache in the user's cache folder, checked on the built-in cat photo; its one-time
     "preparing a faster runtime" lines go to stderr (stdout may be --json)."""
-    from ..engine.runtime import LiteRTCache, default_cache_folder
+    from ..defaults import cache_folder as default_cache_folder
+    from ..engine.litert_cache import LiteRTCache
     from ..sources.images import builtin_image
 
     return LiteRTCache(default_cache_folder(), builtin_image(CHECK_PHOTO),

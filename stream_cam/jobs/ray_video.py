@@ -12,7 +12,7 @@ The data path:
   command's writer: same frame count, size, fps and codec. The driver needs no TensorFlow.
 - A worker that dies has the rest of its chunk run again on a restarted worker: the packets already
   received are kept, so every frame lands exactly once. An input that cannot be read fails alone.
-  Ctrl-C stops the workers; no partial video gets a final name. ``--gpus-per-worker``: GPU actors.
+  Ctrl-C stops the workers; unfinished videos keep their frames as NAME.partial. GPUs: --gpus-per-worker.
 """
 
 from __future__ import annotations
@@ -259,8 +259,7 @@ class RayJob:
 
     def _finish(self, video: _Video) -> None:
         """Close the video's file and give it its final name; its rows go to the table."""
-        written = 0
-        final = video.path
+        written, final = 0, video.path
         if video.sink is not None:
             video.sink.close()
             written = video.sink.frames_written
@@ -282,19 +281,17 @@ class RayJob:
                                    padded_to=sink.encoded_size if sink is not None and sink.padded else None)
 
     def close(self) -> None:
-        """Stop the workers; an unfinished video keeps its frames done (in order from the first) as
-        NAME.partial, as a local run does: never under its final name."""
+        """Stop the workers; an unfinished video keeps its frames done as NAME.partial, as locally."""
         for worker in self.workers:
             self.ray.kill(worker)
         for video in self.videos:
             if video.result is None and video.sink is not None:
                 video.sink.close()
-                if video.tmp is not None and video.sink.frames_written:
-                    keep_partial(add_sound(video.tmp, video.spec, video.path), video.path, video.sink.frames_written)
-                    video.tmp = None
-            if video.tmp is not None:
+            if video.tmp is not None and video.sink is not None and video.sink.frames_written:  # in order
+                keep_partial(add_sound(video.tmp, video.spec, video.path), video.path, video.sink.frames_written)
+            elif video.tmp is not None:
                 video.tmp.unlink(missing_ok=True)
-                video.tmp = None
+            video.tmp = None
 
 
 def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, options: VideoOptions,
@@ -342,14 +339,12 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
     finally:
         if table is not None:
             print(f"results: {table.rows} rows in {table.close()}", flush=True)
-    for video in videos:
-        if video.result is not None:
-            results[video.position] = video.result
+    results.update({video.position: video.result for video in videos if video.result is not None})
     ordered = [results[i] for i in sorted(results)]
     for result in ordered:
         report(result.source, result)
     if stopped:
-        unfinished = [video.spec for video in videos if video.result is None]
-        print(f"stream-cam: stopped by {stopped}; {len(unfinished)} video(s) unfinished (their frames done are "
+        unfinished = sum(video.result is None for video in videos)
+        print(f"stream-cam: stopped by {stopped}; {unfinished} video(s) unfinished (their frames done are "
               "in NAME.partial files); run the same command with --resume to finish them", file=sys.stderr, flush=True)
     return VideoRun(ordered, stopped)

@@ -54,7 +54,8 @@ def with_audio(video: Path, source: str, out: Path) -> str:
         with av.open(str(video)) as pictures, av.open(source) as sound, av.open(str(out), "w") as target:
             picture_stream = pictures.streams.video[0]
             duration = _seconds(picture_stream)
-            outputs = [(pictures, picture_stream, target.add_stream_from_template(picture_stream), None)]
+            outputs: list[tuple[Any, Any, Any, float | None]] = [
+                (pictures, picture_stream, target.add_stream_from_template(picture_stream), None)]
             for stream in sound.streams.audio:
                 outputs.append((sound, stream, target.add_stream_from_template(stream), duration))
             # Interleaved by time, as players expect; each stream is read once, in order.

@@ -12,6 +12,7 @@ import shutil
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,13 +104,14 @@ class _PyAVWriter:
 
         self._av = av
         self._container = av.open(str(self.path), mode="w")
-        self._stream = self._container.add_stream(self.encoder, rate=self.rate)
-        self._stream.width, self._stream.height = self.width, self.height  # even: VideoSink pads
-        self._stream.pix_fmt = "yuv420p"
+        stream: Any = self._container.add_stream(self.encoder, rate=self.rate)  # a video stream
+        stream.width, stream.height = self.width, self.height  # even: VideoSink pads
+        stream.pix_fmt = "yuv420p"
         if self.encoder == "libx264":
-            self._stream.options = {"preset": "ultrafast", "crf": "23"}
+            stream.options = {"preset": "ultrafast", "crf": "23"}
         else:  # OpenCV's own MPEG-4 bit rate (one bit per pixel per second): the same quality
-            self._stream.bit_rate = int(self.width * self.height * float(self.rate))
+            stream.bit_rate = int(self.width * self.height * float(self.rate))
+        self._stream = stream
 
     def write(self, frame: np.ndarray) -> None:
         video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="bgr24")
