@@ -8,6 +8,11 @@ is a bug and shows a traceback only with ``--debug``.
 from __future__ import annotations
 
 
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """A library's error text as one short line, for a message of ours (LiteRT's and Keras' span several)."""
+    return " ".join(str(exc).split())[:limit]
+
+
 class StreamCamError(Exception):
     """A problem the user can fix; the message says what is wrong and what to do."""
 

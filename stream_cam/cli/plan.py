@@ -173,8 +173,11 @@ def _read_token(args: argparse.Namespace) -> str | None:
         return args.token
     path = getattr(args, "token_file", None)
     if path is not None:
+        if path.exists() and not path.is_file():  # never /dev/zero, a FIFO, a folder: a bounded first line
+            raise InputError(f"--token-file {path}: not a regular file; put the token on its first line")
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            with path.open("rb") as handle:
+                lines = handle.read(4096).decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"--token-file {path}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from exc
         token = lines[0].strip() if lines else ""

@@ -13,7 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError, ModelError
+from ..errors import InputError, ModelError, one_line
 from .labels import read_label_file
 from .loaded import LoadedModel
 from .precision import lower_precision
@@ -123,31 +123,58 @@ def _build_application(name: str, spec: ApplicationSpec, weights: str | Path | N
         ) from exc
 
 
-def _names_keras_hub(path: Path) -> bool:
-    """Whether a .keras file's config names keras-hub classes (then keras-hub must be imported first)."""
+MAX_CONFIG_BYTES = 64 << 20  # a .keras file's config.json, unpacked (ViT-L's is under 1 MB)
+MAX_CONFIG_DEPTH = 400  # nesting of its JSON (a deep functional model nests under 30)
+
+
+def _keras_config(path: Path) -> bytes:
+    """A .keras archive's config.json, checked before anything parses it: its unpacked size from the
+    archive's directory (a 3 MB file may inflate to 3 GB), and its nesting (100,000 levels would
+    exhaust Python's recursion). b"" when the file is not a zip archive (Keras says what it is)."""
     import zipfile
 
     try:
         with zipfile.ZipFile(path) as archive:
-            return b"keras_hub" in archive.read("config.json")
-    except (OSError, KeyError, zipfile.BadZipFile):
-        return False
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_CONFIG_BYTES:
+                raise ModelError(f"cannot load model {path}: its config.json unpacks to {info.file_size / 1e6:.0f} MB "
+                                 f"(a model's is a few MB at most); not a model stream_cam loads")
+            text = archive.read(info)  # reads at most the size the directory declared
+    except (OSError, KeyError, zipfile.BadZipFile, RuntimeError):
+        return b""
+    if _nesting(text) > MAX_CONFIG_DEPTH:
+        raise ModelError(f"cannot load model {path}: its config.json nests deeper than {MAX_CONFIG_DEPTH} levels; "
+                         "not a model stream_cam loads")
+    return text
+
+
+def _nesting(text: bytes) -> int:
+    """The deepest nesting of JSON arrays and objects in ``text`` (brackets inside strings ignored)."""
+    import re
+
+    import numpy as np
+
+    bare = np.frombuffer(re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', text), np.uint8)
+    steps = np.isin(bare, (ord("["), ord("{"))).astype(np.int64) - np.isin(bare, (ord("]"), ord("}")))
+    return int(np.cumsum(steps).max(initial=0))
 
 
 def _load_model_file(path: Path) -> Any:
+    import zipfile
+
     import keras
 
-    if path.suffix.lower() == ".keras" and _names_keras_hub(path):
+    if path.suffix.lower() == ".keras" and b"keras_hub" in _keras_config(path):
         _import_keras_hub()  # registers its layers and models with Keras
     try:
         return keras.models.load_model(path, compile=False, safe_mode=True)
     except ValueError as exc:
         if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            what = "a Lambda layer" if "Lambda" in str(exc) else "a layer that Keras safe mode refuses"
             raise ModelError(
-                f"{path} contains a Lambda layer, which can run arbitrary code; Keras safe mode "
-                "refuses it. If you trust the file, load it yourself with "
-                "keras.models.load_model(path, safe_mode=False) and pass it to stream_cam.GradCAM"
-            ) from exc
-        raise ModelError(f"cannot load model {path}: {exc}") from exc
-    except (OSError, TypeError, KeyError) as exc:
-        raise ModelError(f"cannot load model {path}: {exc}") from exc
+                f"{path} contains {what}, which can run arbitrary code ({one_line(exc, 120)}). If you trust "
+                "the file, load it yourself with keras.models.load_model(path, safe_mode=False) and pass it "
+                "to stream_cam.GradCAM") from exc
+        raise ModelError(f"cannot load model {path}: {one_line(exc)}") from exc
+    except (OSError, TypeError, KeyError, AttributeError, IndexError, RecursionError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"cannot load model {path}: {one_line(exc)}") from exc

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import ModelError, one_line
 from ..tf_runtime import quiet_stderr
 from .preprocessing import as_batch, resize_batch
 
@@ -39,8 +39,8 @@ def _interpreter(path: Path, threads: int) -> Any:
     try:
         with quiet_stderr(log.isEnabledFor(logging.DEBUG)):
             return Interpreter(model_path=str(path), num_threads=threads)
-    except (ValueError, RuntimeError) as exc:
-        raise ModelError(f"{path} is not a TFLite model LiteRT can open: {exc}") from exc
+    except (ValueError, RuntimeError, UnicodeDecodeError) as exc:
+        raise ModelError(f"{path} is not a TFLite model LiteRT can open: {one_line(exc)}") from exc
 
 
 def read_description(path: str | Path, interpreter: Any = None) -> dict:
@@ -51,15 +51,46 @@ def read_description(path: str | Path, interpreter: Any = None) -> dict:
     if "description" not in signatures.get("explain", {}).get("outputs", []):
         raise ModelError(f"{path} was not made by 'stream-cam export' (no explain signature with a description); "
                          "export your model with: stream-cam export --model MODEL -o FILE.tflite")
-    inputs = interpreter.get_signature_runner("explain").get_input_details()
-    image = np.zeros(inputs["image"]["shape"], np.uint8)
-    with quiet_stderr(log.isEnabledFor(logging.DEBUG)):  # the first call creates the XNNPACK delegate
-        target = np.full(inputs["target"]["shape"], -1, np.int32)  # (1, K): K maps per call
-        raw = interpreter.get_signature_runner("explain")(image=image, target=target)["description"]
-    info = json.loads(bytes(np.asarray(raw, np.uint8)).decode())
-    if info.get("format") != "stream_cam":
-        raise ModelError(f"{path}: unknown description format")
+    try:
+        inputs = interpreter.get_signature_runner("explain").get_input_details()
+        image_shape, target_shape = (tuple(int(n) for n in inputs[name]["shape"]) for name in ("image", "target"))
+        # What the file declares is checked before anything is sized from it (a 0x0 input spun forever).
+        if len(image_shape) != 4 or image_shape[0] != 1 or image_shape[3] != 3 or \
+                not all(1 <= n <= MAX_SIDE for n in image_shape[1:3]) or len(target_shape) != 2 or \
+                target_shape[0] != 1 or not 1 <= target_shape[1] <= MAX_MAPS:
+            raise ValueError(f"its inputs are shaped {image_shape} and {target_shape}")
+        image = np.zeros(image_shape, np.uint8)
+        with quiet_stderr(log.isEnabledFor(logging.DEBUG)):  # the first call creates the XNNPACK delegate
+            target = np.full(target_shape, -1, np.int32)  # (1, K): K maps per call
+            raw = interpreter.get_signature_runner("explain")(image=image, target=target)["description"]
+        info = json.loads(bytes(np.asarray(raw, np.uint8)).decode())
+        check_description(info, image_shape[1:3], target_shape[1])
+    except (KeyError, TypeError, ValueError, RuntimeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ModelError(f"{path} is not a stream-cam model: {one_line(exc)}") from exc
     return info
+
+
+MAX_SIDE = 8192  # pixels: an input side beyond this is not a model for frames
+MAX_MAPS = 1000
+MAX_CLASSES = 1_000_000
+
+
+def check_description(info: object, size: tuple[int, ...], maps: int) -> None:
+    """ValueError unless ``info`` is a stream-cam description that agrees with the file's inputs."""
+    if not isinstance(info, dict) or info.get("format") != "stream_cam":
+        raise ValueError("its description is not stream-cam's")
+    labels, classes = info.get("labels"), info.get("num_classes")
+    if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+        raise ValueError("its labels are not a list of names")
+    if not isinstance(classes, int) or not 1 <= classes <= MAX_CLASSES or len(labels) not in (0, classes):
+        raise ValueError(f"it declares {classes!r} classes and {len(labels)} labels")
+    if info.get("input_size") != list(size):
+        raise ValueError(f"it declares the input size {info.get('input_size')!r}, but takes {list(size)}")
+    if int(info.get("maps", 1)) != maps:
+        raise ValueError(f"it declares {info.get('maps')!r} maps per call, but takes {maps}")
+    for name in ("layer", "scaling", "method"):
+        if not isinstance(info.get(name), str) or len(info[name]) > 200:
+            raise ValueError(f"its {name} is not a name")
 
 
 @dataclass
