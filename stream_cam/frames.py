@@ -6,6 +6,7 @@ sinks read both. They live here, at the top level, so no part imports another fo
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,6 +16,19 @@ import numpy as np
 
 # The engine resolves "the class at rank r" for any r up to this (and the keys 1..MAX_RANK pick one).
 MAX_RANK = 5
+
+
+def score_value(probability: float | None, digits: int = 6) -> float | None:
+    """A probability for JSON, a log or a table: rounded, or None when the model gave none or NaN/inf
+    (``NaN`` is not JSON; a model that answers NaN keeps every output whole, its scores unavailable)."""
+    return None if probability is None or not math.isfinite(probability) else round(float(probability), digits)
+
+
+def percent(probability: float | None, compact: bool = False) -> str:
+    """'72.3%' ('72%' compact), or 'n/a' for a score the model did not give (NaN)."""
+    if probability is None or not math.isfinite(probability):
+        return "n/a"
+    return f"{probability:.0%}" if compact else f"{probability:5.1%}"
 
 
 def short_label(label: str) -> str:
@@ -57,4 +71,4 @@ class Explanation:
 
     def top_entries(self, label: Callable[[int], str]) -> list[dict]:
         """The top-k as JSON-ready dicts, for the log and the browser view."""
-        return [{"index": c, "label": short_label(label(c)), "score": round(p, 4)} for c, p in self.top]
+        return [{"index": c, "label": short_label(label(c)), "score": score_value(p, 4)} for c, p in self.top]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Sequence
@@ -14,6 +15,8 @@ from ..frames import MAX_RANK, Explanation, Frame
 
 if TYPE_CHECKING:  # the engine's module loads TensorFlow; the checks before it must not
     from .explainer import CAMResult, Explains
+
+log = logging.getLogger(__name__)
 
 EngineCall = Callable[[np.ndarray], "CAMResult"]  # (N, 1) int32 targets -> the engine's result
 
@@ -132,6 +135,7 @@ class StreamExplainer:
         self.choice = choice or ClassChoice(top_k=top_k)
         self.top_k = top_k
         self.smoother = TemporalSmoother(smooth)
+        self.warned_nan = False
 
     def use(self, cam: Explains, streams: Sequence[StreamChoice] = ()) -> None:
         """Explain with ``cam`` from now on (a method switch); the smoothers start afresh."""
@@ -177,6 +181,10 @@ class StreamExplainer:
                       trust_rows: dict[int, tuple[int, int]], start: float) -> list[Explanation]:
         """The engine's numbers as one :class:`Explanation` per frame: top-k, smoothing, trust."""
         engine_ms = (time.perf_counter() - start) * 1000 / len(frames)
+        if not self.warned_nan and not np.isfinite(result.probabilities).all():
+            self.warned_nan = True  # once per run: the outputs stay whole, the scores show as n/a / null
+            log.warning("the model answers NaN (or inf) for some frames: their scores are shown as n/a and "
+                        "written as null; is the model (or its --preprocess) right?")
         tops = result.top_indices(self.top_k)
         explanations = []
         for i, (frame, stream) in enumerate(zip(frames, streams)):

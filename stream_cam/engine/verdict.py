@@ -51,6 +51,6 @@ def frames_needed(differences: Sequence[float], z: float = 1.96) -> int | None:
     spread seen so far hold (None: no difference seen, more frames would not show one)."""
     values = np.asarray(differences, np.float64)
     mean, spread = abs(float(values.mean())), float(values.std(ddof=1)) if values.size > 1 else 0.0
-    if mean < 1e-9:
+    if not mean >= 1e-9 or not math.isfinite(spread):  # none seen, or NaN scores (a model answering NaN)
         return None
     return max(MIN_FRAMES, math.ceil((z * spread / mean) ** 2))

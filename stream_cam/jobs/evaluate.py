@@ -8,7 +8,6 @@ frames and classes. A method that does not beat the random map is reported as su
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator, Sequence, TextIO
 import cv2
 import numpy as np
 
+from .. import jsontext
 from ..checks import check_count
 from ..engine.faithfulness import DEFAULT_STEPS, Faithfulness, center_map, random_map, score_map
 from ..engine.verdict import BEATS, INCONCLUSIVE, LEVEL, MIN_FRAMES, frames_needed, paired_interval, verdict
@@ -227,7 +227,7 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
 
         plot_curves(results, options)
     if options.per_frame is not None:
-        lines = "".join(json.dumps(row) + "\n" for row in rows)
+        lines = "".join(jsontext.dumps(row) + "\n" for row in rows)
         write_bytes_atomic(options.per_frame, lines.encode(), options.overwrite)
     return summaries
 
@@ -258,10 +258,11 @@ def _expand(paths: Sequence[str]) -> Iterator[str]:
             yield str(spec)
 
 
-def print_summaries(summaries: list[dict], as_json: bool, out: TextIO = sys.stdout) -> None:
+def print_summaries(summaries: list[dict], as_json: bool, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # the stdout of now, not of import time
     if as_json:
         for summary in summaries:
-            print(json.dumps(summary), file=out)
+            print(jsontext.dumps(summary), file=out)
         return
     road = any("road_morf_auc" in s for s in summaries)
     print(f"{'method':12} {'deletion AUC (lower is better)':>31} {'insertion AUC (higher)':>23} "

@@ -7,7 +7,6 @@ top-k, as text or as one JSON object per line.
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from dataclasses import dataclass, field
@@ -17,10 +16,11 @@ from typing import TYPE_CHECKING, Sequence, TextIO
 import cv2
 import numpy as np
 
+from .. import jsontext
 from .. import defaults
 from ..checks import check_count
 from ..errors import OutputError
-from ..frames import short_label
+from ..frames import percent, score_value, short_label
 from ..pixels import peak_xy
 from ..render.colormap import colormap_lut
 from ..render.overlay import overlay_heatmap
@@ -126,6 +126,8 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
     else:
         result = cam(rgb, top_k=options.explain_top)
     probabilities = result.probabilities[0]
+    if not np.isfinite(probabilities).all():
+        log.warning("%s: the model answers NaN (or inf): its scores are shown as n/a and written as null", spec)
     model = cam.model
     report = ImageReport(path=str(spec), size=(width, height), method=cam.method_name, runtime=cam.runtime,
                          device=cam.device)
@@ -148,18 +150,19 @@ def explain_image(cam: Explains, spec: str, paths: list[Path], options: ImageOpt
 
 
 def _entry(label: str, index: int, probabilities: np.ndarray) -> dict:
-    return {"index": index, "label": label, "score": round(float(probabilities[index]), 6)}
+    return {"index": index, "label": label, "score": score_value(float(probabilities[index]))}
 
 
-def print_report(report: ImageReport, as_json: bool, out: TextIO = sys.stdout) -> None:
+def print_report(report: ImageReport, as_json: bool, out: TextIO | None = None) -> None:
+    out = out or sys.stdout  # the stdout of now, not of import time (a notebook, a test may swap it)
     if as_json:
-        print(json.dumps(report.__dict__ | {"size": list(report.size)}), file=out, flush=True)
+        print(jsontext.dumps(report.__dict__ | {"size": list(report.size)}), file=out, flush=True)
         return
-    top = " | ".join(f"{short_label(t['label'])} {t['score']:.1%}" for t in report.top)
+    top = " | ".join(f"{short_label(t['label'])} {percent(t['score']).strip()}" for t in report.top)
     print(f"{report.path}: {top}", file=out)
     for entry, path in zip(report.explained, report.outputs):
         x, y = entry["peak_xy"]
-        print(f"  explained {short_label(entry['label'])} ({entry['index']}, {entry['score']:.1%}), "
+        print(f"  explained {short_label(entry['label'])} ({entry['index']}, {percent(entry['score']).strip()}), "
               f"peak at x={x} y={y} -> {path}", file=out, flush=True)
 
 

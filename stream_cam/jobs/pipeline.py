@@ -25,7 +25,7 @@ import numpy as np
 
 from .. import defaults
 from ..engine.stream import StreamChoice, StreamExplainer
-from ..frames import Explanation, Frame
+from ..frames import Explanation, Frame, score_value
 from ..pixels import StabilityMeter
 from ..errors import InputError
 from ..render.colormap import colormap_lut
@@ -195,6 +195,6 @@ class FramePipeline:
         score = explanation.score
         return ViewState(frame=frame, top=explanation.top_entries(self.label),
                          explained={"index": explanation.class_index, "label": view.hud.explained_label,
-                                    "score": None if score is None else round(score, 4)},
+                                    "score": score_value(score, 4)},
                          alpha=look.alpha, colormap=look.colormap, source=view.hud.source, method=explanation.method,
                          runtime=explanation.runtime, device=explanation.device, **live)

@@ -13,7 +13,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from ..frames import short_label
+from ..frames import percent, short_label
 from ..keys import KEYS
 from .draw import FONT, GREY, RED, WHITE, YELLOW, fit, panel, put_text, unit
 
@@ -167,19 +167,19 @@ def draw_hud(frame: np.ndarray, state: HudState, scale: float = 1.0, operator: b
             if bar_w:
                 top = y - int(line * 0.5)
                 cv2.rectangle(frame, (x, top), (x + bar_w, top + int(line * 0.55)), GREY, 1)
-                cv2.rectangle(frame, (x, top), (x + int(bar_w * float(np.clip(prob, 0, 1))), top + int(line * 0.55)),
+                cv2.rectangle(frame, (x, top), (x + int(bar_w * float(np.clip(np.nan_to_num(prob), 0, 1))), top + int(line * 0.55)),
                               color, -1)
                 x += bar_w + pad
-            put_text(frame, f"{prob:.0%}" if layout.compact else f"{prob:5.1%}", (x, y), size, color, thick)
+            put_text(frame, percent(prob, layout.compact), (x, y), size, color, thick)
         if extra_row:  # the explained class is not in the top-k: it gets the last row, with its probability
             y = pad + line * len(listed) + int(line * 0.72)
             score = state.explained_score
-            percent = "" if score is None else f"{score:.0%}" if layout.compact else f"{score:5.1%}"
-            room = layout.width - pad - (layout.percent_w + pad if percent else 0)
+            shown = "" if score is None else percent(score, layout.compact)
+            room = layout.width - pad - (layout.percent_w + pad if shown else 0)
             put_text(frame, fit(f"> {'' if layout.compact else 'explaining '}{state.explained_label}", room, size,
                                 thick), (pad, y), size, YELLOW, thick)
-            if percent:
-                put_text(frame, percent, (layout.width - pad - layout.percent_w, y), size, YELLOW, thick)
+            if shown:
+                put_text(frame, shown, (layout.width - pad - layout.percent_w, y), size, YELLOW, thick)
 
     # Status line, bottom left: FPS, source, recording, pause, messages.
     status = status_line(state, len(listed), operator)

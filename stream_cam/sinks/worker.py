@@ -9,7 +9,6 @@ sink, and joins the thread.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -20,8 +19,9 @@ from typing import Callable, Protocol, TextIO
 
 import numpy as np
 
+from .. import jsontext
 from ..errors import OutputError
-from ..frames import Explanation, Frame
+from ..frames import Explanation, Frame, score_value
 from ..pixels import peak_xy
 from .files import open_published
 
@@ -90,9 +90,9 @@ def frame_record(item: Annotated, label: Callable[[int], str]) -> dict:
         "trust": None if e.trust is None else round(e.trust, 4),
         "t": round(shown.timestamp, 4),  # the source's time: a file's own, a camera's by arrival
         "wall": round(shown.wall, 3),  # Unix time of capture
-        "top": [{"index": c, "label": label(c), "score": round(p, 6)} for c, p in e.top],
+        "top": [{"index": c, "label": label(c), "score": score_value(p)} for c, p in e.top],
         "explained": {"index": e.class_index, "label": label(e.class_index),
-                      "score": None if score is None else round(score, 6),
+                      "score": score_value(score),
                       "peak_xy": list(peak_xy(heat, height, width))},
         "ms": {k: round(v, 3) for k, v in {"write": 0.0, **item.timings}.items()},
     }
@@ -116,7 +116,7 @@ class JsonlLog:
     def write_annotated(self, item: Annotated) -> None:
         if self._file is None:
             return
-        self._file.write(json.dumps(self.record(item)) + "\n")
+        self._file.write(jsontext.dumps(self.record(item)) + "\n")
         self._file.flush()
         self.lines += 1
 

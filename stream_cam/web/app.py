@@ -21,6 +21,7 @@ import re
 from importlib import resources
 from typing import Any, Callable, Iterable, Sequence
 
+from .. import jsontext
 from ..errors import InputError
 from . import auth
 from .broadcast import Broadcaster
@@ -114,7 +115,7 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
                              "viewers": streams["open"]})
 
     async def state(request: Request) -> Response:
-        return JSONResponse(combined_state(hubs))
+        return JSONResponse(jsontext.finite(combined_state(hubs)))
 
     async def snapshot(request: Request) -> Response:
         source = hub_of(request)
@@ -160,7 +161,7 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
         async def updates() -> Any:
             try:
                 while not hub.closed:
-                    yield f"data: {json.dumps(combined_state(hubs))}\n\n".encode()
+                    yield f"data: {jsontext.dumps(combined_state(hubs))}\n\n".encode()
                     await asyncio.sleep(STATE_PERIOD_S)
                     await hub.wait_change()
             finally:
@@ -178,7 +179,7 @@ def build_app(hubs: Sequence[Broadcaster], apply_control: Callable[[ControlChang
         except (ValueError, RecursionError):  # not JSON, too deep, or a number too long to parse
             return JSONResponse({"error": "expected a JSON object"}, status_code=400)
         try:
-            return JSONResponse(apply_control(parse_control(body)))
+            return JSONResponse(jsontext.finite(apply_control(parse_control(body))))
         except InputError as exc:
             return JSONResponse({"error": str(exc)[:300]}, status_code=400)
 
