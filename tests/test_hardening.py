@@ -111,8 +111,10 @@ def test_sigterm_ends_a_demo_whose_default_name_is_a_dangling_link(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 143, err
-    written = tmp_path / "stream_cam_demo-2.mp4"
-    assert written.is_file() and "stream_cam_demo-2.mp4" in out
+    # Stopped: the frames done are kept as NAME.partial, beside the link, which is left alone.
+    written = tmp_path / "stream_cam_demo-2.partial.mp4"
+    assert written.is_file() and "stream_cam_demo-2.partial.mp4" in out + err
+    assert (tmp_path / "stream_cam_demo.mp4").is_symlink()
     assert not list(tmp_path.glob(".*part*"))
 
 

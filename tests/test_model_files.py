@@ -98,7 +98,6 @@ def test_a_config_bomb_and_a_deep_config_are_refused_before_parsing(tmp_path):
         load_model(deep)
 
 
-@pytest.mark.unit
 def test_a_token_file_that_never_ends_is_refused(cli, tmp_path):
     for special in ("/dev/zero", str(tmp_path)):
         code, _, err = cli("live", "--source", "demo", "--no-window", "--serve", str(free_port()),

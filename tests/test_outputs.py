@@ -42,7 +42,6 @@ def picture(tmp_path) -> Path:
     return path
 
 
-@pytest.mark.unit
 def test_image_refuses_to_write_over_its_input(cli, picture):
     before = picture.read_bytes()
     for name in spellings(picture):
@@ -51,7 +50,6 @@ def test_image_refuses_to_write_over_its_input(cli, picture):
         assert picture.read_bytes() == before
 
 
-@pytest.mark.unit
 def test_video_and_live_refuse_to_write_over_their_input(cli, tmp_path):
     clip = tmp_path / "mine.mp4"
     write_clip(clip, frames=6)
@@ -67,7 +65,6 @@ def test_video_and_live_refuse_to_write_over_their_input(cli, tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
-@pytest.mark.unit
 def test_refusals_that_need_no_model_come_before_it(cli, picture, tmp_path):
     import sys
 

@@ -267,9 +267,12 @@ def _set_speed_record(folder: Path, batch: int, figures: dict) -> None:
     """Write figures into the one cache entry's record in ``folder``, as a measurement would."""
     from stream_cam.engine.speed import speed_key
 
+    from stream_cam.engine.cache_files import signature, user_secret
+
     [sidecar] = folder.glob("*.json")
     record = json.loads(sidecar.read_text())
     record["speeds"][speed_key(batch, None)] = figures
+    record["mac"] = signature(user_secret(folder), record)  # as this user's run signs it
     sidecar.write_text(json.dumps(record))
 
 

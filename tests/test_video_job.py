@@ -7,7 +7,6 @@ import pytest
 from helpers import write_clip
 
 
-@pytest.mark.unit
 def test_several_classes_on_a_video_are_refused_in_one_line(cli, tmp_path):
     clip = write_clip(tmp_path / "clip.mp4", frames=4)
     second = write_clip(tmp_path / "second.mp4", frames=4)
@@ -18,7 +17,6 @@ def test_several_classes_on_a_video_are_refused_in_one_line(cli, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.mp4", "second.mp4"]
 
 
-@pytest.mark.unit
 def test_resume_with_nothing_left_answers_before_the_model_loads(cli, tmp_path):
     import shutil
     import sys

@@ -121,8 +121,14 @@ def run_evaluate(args: argparse.Namespace, plan: Plan, cam) -> int:
                 for name in args.methods if name in cam.methods or not args.all_methods}
         summaries = evaluate(cams, args.paths, plan.options, scorer=engine)
     print_summaries(summaries, plan.options.as_json)
+    side = sys.stderr if plan.options.as_json else sys.stdout
+    for kind, asked in (("plot", plan.options.plot), ("per_frame", plan.options.per_frame)):
+        got = plan.options.written.get(kind)
+        if got is not None and asked is not None and got != asked:  # another run published the name meanwhile
+            print(f"stream-cam: warning: {asked} appeared while this run was writing it (another run?); nothing "
+                  f"was replaced, and this run's is {got}", file=sys.stderr, flush=True)
     if plan.options.plot is not None:
-        print(f"curves: {plan.options.plot}", file=sys.stderr if plan.options.as_json else sys.stdout, flush=True)
+        print(f"curves: {plan.options.written.get('plot', plan.options.plot)}", file=side, flush=True)
     return EXIT_OK
 
 

@@ -49,4 +49,4 @@ def plot_curves(results: dict[str, MethodScores], options: EvaluateOptions) -> N
     buffer = io.BytesIO()
     figure.savefig(buffer, format=plot.suffix.lower().lstrip("."))
     pyplot.close(figure)
-    write_bytes_atomic(plot, buffer.getvalue(), options.overwrite)
+    options.written["plot"] = write_bytes_atomic(plot, buffer.getvalue(), options.overwrite, elsewhere=True)

@@ -51,6 +51,7 @@ class EvaluateOptions:
     plot: Path | None = None
     per_frame: Path | None = None  # one JSON line per frame and method
     overwrite: bool = False
+    written: dict[str, Path] = field(default_factory=dict)  # "plot"/"per_frame" -> the name each got
     smooth: float = 0.5  # videos: stability is reported without and with this smoothing
     progress: bool = True  # a bar of frames scored, on stderr
     draws: int = RANDOM_DRAWS  # seeded random maps whose mean is the random baseline
@@ -228,7 +229,8 @@ def evaluate(cams: dict[str, Explains], paths: Sequence[str], options: EvaluateO
         plot_curves(results, options)
     if options.per_frame is not None:
         lines = "".join(jsontext.dumps(row) + "\n" for row in rows)
-        write_bytes_atomic(options.per_frame, lines.encode(), options.overwrite)
+        options.written["per_frame"] = write_bytes_atomic(options.per_frame, lines.encode(), options.overwrite,
+                                                          elsewhere=True)
     return summaries
 
 

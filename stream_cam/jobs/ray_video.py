@@ -269,8 +269,7 @@ class RayJob:
             video.tmp = None
         if self.table is not None:
             self.table.add(video.rows)
-        video.rows = []
-        info, error = video.info, ""
+        video.rows, info, error = [], video.info, ""
         if video.error:
             error = (f"{info.source}: reading failed after frame {written - 1}: {video.error}; "
                      f"the {written} frames before it are in {final}") if written else \
@@ -332,7 +331,8 @@ def run_videos_on_ray(spec: EngineSpec, inputs: Sequence[str], output: Path, opt
             finally:
                 if bar is not None:
                     bar.close()
-                job.close()
+                with stop.shield():  # no signal cuts the partial outputs short
+                    job.close()
             timings.update(run=time.perf_counter() - began, write=job.write_s, chunks=sorted(job.chunk_seconds),
                            worker_count=len(job.workers))
             log.info("workers ready in %.1f s; %d chunks", job.ready_s, len(job.chunk_seconds))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from typing import Any, Iterator
 
 import logging
 import signal
@@ -17,21 +18,37 @@ class StopSignals:
 
     The loops check ``requested`` between frames and then close their sinks. A
     second Ctrl-C raises KeyboardInterrupt at once (the cleanup still runs in
-    the loops' ``finally``). Outside the main thread it does nothing.
+    the loops' ``finally``); any more are ignored until the cleanup is done, so
+    they cannot cut it short. Outside the main thread it does nothing.
     """
 
     def __init__(self) -> None:
         self.requested: str | None = None
+        self._raised = False  # a second Ctrl-C raised KeyboardInterrupt; later ones wait for the cleanup
+        self._shielded = False  # inside shield(): finalizing files, which no signal may interrupt
         self._event = threading.Event()
         self._previous: dict[int, Any] = {}  # handlers, as signal.signal returned them
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
         if self.requested is not None and signum == signal.SIGINT:
+            if self._raised or self._shielded:  # the cleanup is running: more Ctrl-C must not cut it short
+                log.info("%s received again: still finalizing", name)
+                return
+            self._raised = True
             raise KeyboardInterrupt
         self.requested = name
         self._event.set()
         log.info("%s received: stopping", name)
+
+    @contextlib.contextmanager
+    def shield(self) -> Iterator[None]:
+        """While finalizing outputs (closing, remuxing, renaming), signals only set ``requested``."""
+        self._shielded = True
+        try:
+            yield
+        finally:
+            self._shielded = False
 
     def wait(self, timeout: float) -> bool:
         """Sleep up to ``timeout`` seconds, waking early on a stop signal."""

@@ -201,19 +201,20 @@ def process_video(cam: Explains, reader: Reader, output: Path, options: VideoOpt
                 read_error = exc  # reported below, once the frames before it have their final name
             ended = not interrupted
     finally:
-        video.close()
-        if video.frames_written:
-            tmp = add_sound(tmp, info.source, output)  # the input's audio, copied, cut to the video's length
-        if video.frames_written and not ended:
-            # Stopped (a signal, a second Ctrl-C, a failed write): the frames done, playable, as NAME.partial.
-            final = keep_partial(tmp, output, video.frames_written)
-        elif video.frames_written:
-            # Every frame (up to a damaged input's first unreadable one) under its final name; never over
-            # a file another run published meanwhile (then under the next free name, and the result says
-            # which). --resume redoes a half-written output of an earlier run: that one is replaced.
-            final = publish(tmp, output, options.overwrite or options.resume, elsewhere=True)
-        elif tmp.exists():
-            tmp.unlink()
+        with stop.shield() if stop is not None else contextlib.nullcontext():  # no signal cuts this short
+            video.close()
+            if video.frames_written:
+                tmp = add_sound(tmp, info.source, output)  # the input's audio, copied, cut to the video's length
+            if video.frames_written and not ended:
+                # Stopped (a signal, a second Ctrl-C, a failed write): the frames done, playable, as NAME.partial.
+                final = keep_partial(tmp, output, video.frames_written)
+            elif video.frames_written:
+                # Every frame (up to a damaged input's first unreadable one) under its final name; never over
+                # a file another run published meanwhile (then under the next free name, and the result says
+                # which). --resume redoes a half-written output of an earlier run: that one is replaced.
+                final = publish(tmp, output, options.overwrite or options.resume, elsewhere=True)
+            elif tmp.exists():
+                tmp.unlink()
     where = final or output
     if read_error is not None:
         raise InputError(f"{info.source}: reading failed after frame {count - 1}: {read_error}; "

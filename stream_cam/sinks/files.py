@@ -182,14 +182,16 @@ def open_published(path: Path, overwrite: bool) -> tuple[Path, TextIO]:
     return path, handle
 
 
-def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False) -> Path:
+def write_bytes_atomic(path: Path, data: bytes, overwrite: bool = False, elsewhere: bool = False) -> Path:
     """Write to a temporary file beside ``path``, then :func:`publish` it: never half a file under
-    the final name, and never over an existing file without ``overwrite``."""
-    check_output_path(path, overwrite)
+    the final name, and never over an existing file without ``overwrite``. ``elsewhere``: a name
+    taken meanwhile (another run) gives the next free one (``name-2.png``); returns the name used."""
+    if not elsewhere:
+        check_output_path(path, overwrite)
     tmp = temporary_path(path)
     try:
         tmp.write_bytes(data)
-        publish(tmp, path, overwrite)
+        path = publish(tmp, path, overwrite, elsewhere)
     except OutputExistsError:
         raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it") from None
     except OSError as exc:
