@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import av  # a test dependency (pyproject's test extra): its absence is a failure, not a skip
 import numpy as np
 import pytest
 
 from stream_cam.sinks.video import VideoSink
-
-av = pytest.importorskip("av")  # a test dependency (pyproject's test extra): present in CI
 
 
 def stored_rate(path) -> Fraction:
