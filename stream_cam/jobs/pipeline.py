@@ -143,9 +143,10 @@ class FramePipeline:
             blended = overlay_heatmap(frame.image, heatmap, look.alpha, look.colormap, bgr=True)
         shown_hud = hud if look.hud else None
         # What is recorded, saved and served: the explanation and the HUD, not the operator's overlays.
-        image = decorate(blended.copy() if look.operator else blended, shown_hud, look.hud_scale)
-        screen = decorate(blended, shown_hud, look.hud_scale, operator=True, show_keys=look.keys) \
-            if look.operator else None
+        # The window gets a picture of its own only while it shows any (keys, REC, a message).
+        own = look.operator and (look.keys or hud.recording or bool(hud.current_status()))
+        image = decorate(blended.copy() if own else blended, shown_hud, look.hud_scale)
+        screen = decorate(blended, shown_hud, look.hud_scale, operator=True, show_keys=look.keys) if own else None
         if look.legend and look.hud:
             for picture in (image, screen):
                 if picture is not None:
